@@ -1,0 +1,37 @@
+"""hyperspy-rnmf: fast, trustworthy unsupervised phase mapping of 4D-STEM data.
+
+Public API (imported on first use, so that ``import hyperspy_rnmf`` and the
+start-up registration hook stay cheap):
+
+- :class:`RandomizedNMF`: randomized NMF as a scikit-learn estimator.
+- :func:`rnmf_decomposition`: what ``s.decomposition("rnmf")`` runs.
+- :mod:`hyperspy_rnmf.datasets`: synthetic 4D-STEM data with known factors.
+"""
+
+import importlib
+
+from hyperspy_rnmf._autoload import install as _install
+from hyperspy_rnmf._version import __version__
+
+_LAZY = {
+    "RandomizedNMF": "hyperspy_rnmf.rnmf",
+    "rnmf_decomposition": "hyperspy_rnmf.decomposition",
+    "datasets": "hyperspy_rnmf.datasets",
+}
+
+__all__ = ["RandomizedNMF", "rnmf_decomposition", "datasets", "__version__"]
+
+_install()
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = module if name == "datasets" else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hyperspy_rnmf' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

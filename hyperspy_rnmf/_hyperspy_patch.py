@@ -1,0 +1,72 @@
+"""The wrapper around HyperSpy's ``decomposition`` methods.
+
+Only calls that ask for RandomizedNMF are diverted: ``algorithm="rnmf"``
+(any case), a RandomizedNMF object, or the string "rnmf" as first positional
+argument (HyperSpy's first parameter is ``normalize_poissonian_noise``, so
+``s.decomposition("rnmf")`` would otherwise mean "normalise, then SVD").
+Every other call reaches HyperSpy's method unchanged. Imports only the
+standard library until an rnmf call happens.
+"""
+
+import functools
+import inspect
+
+_NOTE = """
+
+    .. note:: hyperspy-rnmf adds ``algorithm="rnmf"`` (randomized NMF, also
+       ``s.decomposition("rnmf", output_dimension=k)``); see
+       :func:`hyperspy_rnmf.rnmf_decomposition` for its options.
+"""
+
+
+def _is_rnmf(value):
+    if isinstance(value, str):
+        return value.lower() == "rnmf"
+    return type(value).__module__.split(".")[0] == "hyperspy_rnmf"
+
+
+def _rnmf_arguments(signature, self, args, kwargs):
+    """Explicitly passed arguments of an rnmf call, or None if not an rnmf call."""
+    if args and isinstance(args[0], str):
+        if not _is_rnmf(args[0]):
+            return None
+        if "algorithm" in kwargs:
+            raise TypeError(
+                f"decomposition() got the algorithm twice: {args[0]!r} as first "
+                f"argument and algorithm={kwargs['algorithm']!r}."
+            )
+        kwargs = dict(kwargs)
+        poisson = kwargs.pop("normalize_poissonian_noise", False)
+        args = (poisson,) + args
+    elif not (
+        _is_rnmf(kwargs.get("algorithm")) or (len(args) > 1 and _is_rnmf(args[1]))
+    ):
+        return None
+    bound = signature.bind(self, *args, **kwargs)
+    arguments = dict(bound.arguments)
+    arguments.pop("self")
+    for name, parameter in signature.parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.update(arguments.pop(name, {}))
+    return arguments
+
+
+def patch_class(cls):
+    """Wrap ``cls.decomposition`` (idempotent)."""
+    original = cls.__dict__["decomposition"]
+    if getattr(original, "_hyperspy_rnmf_original", None) is not None:
+        return
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def decomposition(self, *args, **kwargs):
+        arguments = _rnmf_arguments(signature, self, args, kwargs)
+        if arguments is None:
+            return original(self, *args, **kwargs)
+        from hyperspy_rnmf.decomposition import rnmf_decomposition
+
+        return rnmf_decomposition(self, **arguments)
+
+    decomposition._hyperspy_rnmf_original = original
+    decomposition.__doc__ = (original.__doc__ or "") + _NOTE
+    cls.decomposition = decomposition

@@ -1,0 +1,341 @@
+"""The data matrix as the factorization sees it, read block by block.
+
+RandomizedNMF only touches the data through a handful of streaming passes:
+``X @ M``, ``X.T @ M`` (``M`` a thin matrix), summary statistics, and a final
+projection of every row onto the components. This module provides those
+passes for NumPy arrays (a loop over row blocks) and dask arrays (one task
+graph per pass, computed chunk by chunk), so that neither backend ever holds
+more than one block of the data in a floating-point type.
+
+Rows and columns can be selected (navigation and signal masks) and scaled
+(Poisson normalisation) on the fly: the user's array is never modified.
+"""
+
+import numpy as np
+
+from hyperspy_rnmf._nnls import nnls_gram
+
+#: Size of one block of the floating-point data handled at a time (bytes).
+#: Blocks are converted into buffers allocated once per operand: fresh large
+#: allocations cost page faults on every pass (measured: converting a 61 MB
+#: block into a new float64 array took 20x longer than copying it into an
+#: existing buffer).
+BLOCK_BYTES = 2**24
+
+
+def float_dtype(dtype):
+    """The floating-point type in which data of ``dtype`` are processed.
+
+    float32 stays float32, float64 stays float64; integers use the smallest
+    float that represents every value of the integer type exactly (float32 for
+    8 and 16 bit integers, float64 otherwise).
+    """
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        return np.dtype(np.float32)
+    if dtype.kind in "iub" and dtype.itemsize <= 2:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+class BlockStats:
+    """What the first pass learns about the data besides the sketch.
+
+    ``total`` is the sum of all values, ``minimum`` the smallest value;
+    ``finite`` is False if any value is NaN or infinite. ``argmin`` and
+    ``argbad`` locate a negative and a non-finite value (row, column).
+    """
+
+    def __init__(self, minimum=np.inf, total=0.0, finite=True, argmin=None, argbad=None):
+        self.minimum = minimum
+        self.total = total
+        self.finite = finite
+        self.argmin = argmin
+        self.argbad = argbad
+
+
+def _block_stats(block, row_offset, sums, check_min):
+    """Statistics of one float block.
+
+    ``sums`` are row or column sums of the block (computed with the pass's
+    matrix product): any NaN or infinity makes them non-finite, so the block
+    itself is searched only when something is wrong. ``check_min`` is False
+    for unsigned integer data, which cannot be negative.
+    """
+    stats = BlockStats(total=float(np.sum(sums, dtype=np.float64)))
+    if block.size == 0:
+        return stats
+    if not np.all(np.isfinite(sums)):
+        bad = np.argwhere(~np.isfinite(block))[0]
+        stats.finite = False
+        stats.argbad = (int(bad[0]) + row_offset, int(bad[1]))
+        return stats
+    if check_min:
+        stats.minimum = float(block.min())
+        if stats.minimum < 0:
+            neg = np.unravel_index(np.argmin(block), block.shape)
+            stats.argmin = (int(neg[0]) + row_offset, int(neg[1]))
+    return stats
+
+
+def _merge_stats(stats):
+    merged = BlockStats()
+    for item in stats:
+        merged.total += item.total
+        if not item.finite and merged.finite:
+            merged.finite, merged.argbad = False, item.argbad
+        if item.minimum < merged.minimum:
+            merged.minimum, merged.argmin = item.minimum, item.argmin
+    return merged
+
+
+#: Relative size of the squared residual below which the float32 identity
+#: ``|x|^2 - 2 w.(Hx) + w^T G w`` loses too many digits to round-off and the
+#: residual is recomputed exactly (float32 products carry ~1e-6 relative error).
+_CANCELLATION = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-11}
+
+#: Rows converted to float64 at once for an exact residual (cache-sized).
+_CACHE_BYTES = 2**21
+
+
+def _block_products(block, components):
+    """``block @ components.T`` (float64) and the squared norm of the block."""
+    rhs = (block @ components.T).astype(np.float64)
+    norm = float(np.einsum("ij,ij->i", block, block).sum(dtype=np.float64))
+    return rhs, norm
+
+
+def _solve_loadings(rhs, norm, gram, l1, l2):
+    """Loadings by NNLS from ``rhs = X @ H.T`` and the squared residual.
+
+    The residual comes from ``|X|^2 - 2 <W, X H^T> + <W^T W, H H^T>``.
+    """
+    loadings = nnls_gram(gram, rhs.T, l1=l1, l2=l2).T
+    residual = (
+        norm
+        - 2.0 * np.einsum("ij,ij->", loadings, rhs)
+        + np.einsum("ij,ij->", loadings.T @ loadings, gram)
+    )
+    return loadings, max(float(residual), 0.0)
+
+
+def _exact_residual(block, loadings, components, buffer):
+    """Squared norm of ``block - loadings @ components`` in float64.
+
+    Works a few cache-sized rows at a time in the float64 ``buffer``.
+    """
+    components = np.asarray(components, dtype=np.float64)
+    loadings = np.asarray(loadings, dtype=np.float64)
+    step = buffer.shape[0]
+    total = 0.0
+    for start in range(0, block.shape[0], step):
+        stop = min(start + step, block.shape[0])
+        part = buffer[: stop - start]
+        np.matmul(loadings[start:stop], components, out=part)
+        part -= block[start:stop]
+        total += float(np.einsum("ij,ij->", part, part))
+    return total
+
+
+def residual_buffer(n_cols):
+    """A reusable float64 buffer of a few rows for :func:`_exact_residual`."""
+    return np.empty((max(1, _CACHE_BYTES // max(1, 8 * n_cols)), n_cols))
+
+
+def _block_sums(block, start, stop, row_keep, col_keep):
+    """Row sums over the kept columns and column sums over the kept rows."""
+    if col_keep is not None:
+        kept = block[:, col_keep]
+    else:
+        kept = block
+    row_sums = kept.sum(axis=1, dtype=np.float64)
+    if row_keep is not None:
+        block = block[row_keep[start:stop]]
+    col_sums = block.sum(axis=0, dtype=np.float64)
+    return row_sums, col_sums
+
+
+def _with_ones(matrix):
+    """``matrix`` with a column of ones appended (row or column sums)."""
+    ones = np.ones((matrix.shape[0], 1), dtype=matrix.dtype)
+    return np.concatenate([matrix, ones], axis=1)
+
+
+class NumpyOperand:
+    """A 2D NumPy array (or array-like) read in row blocks.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, shape (n_rows, n_cols)
+        The user's array; never written to.
+    rows, cols : numpy.ndarray of int or None
+        Indices of the rows / columns taken into account (None: all).
+    row_scale, col_scale : numpy.ndarray or None
+        Factors by which each selected row / column is divided.
+    """
+
+    def __init__(self, data, rows=None, cols=None, row_scale=None, col_scale=None):
+        self.data = data
+        self.rows = rows
+        self.cols = cols
+        self.dtype = float_dtype(data.dtype)
+        self.check_min = np.dtype(data.dtype).kind not in "ub"
+        n_rows = data.shape[0] if rows is None else len(rows)
+        n_cols = data.shape[1] if cols is None else len(cols)
+        self.shape = (n_rows, n_cols)
+        self.row_scale = None if row_scale is None else np.asarray(row_scale)
+        self.col_scale = (
+            None if col_scale is None else np.asarray(col_scale, dtype=self.dtype)
+        )
+        per_row = max(1, n_cols * self.dtype.itemsize)
+        self.block_rows = max(1, BLOCK_BYTES // per_row)
+
+    def _blocks(self):
+        """Yield ``(start, stop, float_block)`` over the selected rows.
+
+        The block is a view of the data when no conversion is needed, else a
+        reused buffer: consumers must not keep it.
+        """
+        n = self.shape[0]
+        convert = (
+            self.dtype != self.data.dtype
+            or self.cols is not None
+            or self.col_scale is not None
+            or self.row_scale is not None
+        )
+        gathered = converted = None
+        for start in range(0, n, self.block_rows):
+            stop = min(start + self.block_rows, n)
+            if self.rows is None:
+                block = self.data[start:stop]
+            else:
+                if gathered is None:
+                    gathered = np.empty(
+                        (self.block_rows, self.data.shape[1]), self.data.dtype
+                    )
+                block = np.take(
+                    self.data, self.rows[start:stop], axis=0,
+                    out=gathered[: stop - start],
+                )
+            if not convert:
+                yield start, stop, block
+                continue
+            if converted is None:
+                converted = np.empty((self.block_rows, self.shape[1]), self.dtype)
+            out = converted[: stop - start]
+            if self.cols is not None:
+                block = block[:, self.cols]
+            np.copyto(out, block, casting="unsafe")
+            if self.col_scale is not None:
+                out /= self.col_scale
+            if self.row_scale is not None:
+                out /= self.row_scale[start:stop, None].astype(self.dtype)
+            yield start, stop, out
+
+    def _whole(self):
+        """The data as one float array when no block needs converting, else None."""
+        plain = (
+            self.rows is None
+            and self.cols is None
+            and self.row_scale is None
+            and self.col_scale is None
+            and self.data.dtype == self.dtype
+        )
+        return np.asarray(self.data) if plain else None
+
+    def sums(self, row_keep=None, col_keep=None):
+        """Row sums over kept columns (every row) and column sums over kept rows.
+
+        One pass, float64; used for Poisson normalisation. ``row_keep`` and
+        ``col_keep`` are boolean arrays (None: all).
+        """
+        row_sums = np.empty(self.shape[0])
+        col_sums = np.zeros(self.shape[1])
+        for start, stop, block in self._blocks():
+            rows, cols = _block_sums(block, start, stop, row_keep, col_keep)
+            row_sums[start:stop] = rows
+            col_sums += cols
+        return row_sums, col_sums
+
+    def stats_and_matmul(self, matrix):
+        """First pass: statistics and ``X @ matrix`` together."""
+        matrix = _with_ones(matrix)
+        whole = self._whole()
+        if whole is not None:
+            out = whole @ matrix
+            stats = _block_stats(whole, 0, out[:, -1], self.check_min)
+            return stats, np.ascontiguousarray(out[:, :-1])
+        out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
+        stats = []
+        for start, stop, block in self._blocks():
+            np.matmul(block, matrix, out=out[start:stop])
+            stats.append(_block_stats(block, start, out[start:stop, -1], self.check_min))
+        return _merge_stats(stats), np.ascontiguousarray(out[:, :-1])
+
+    def stats_and_rmatmul(self, matrix):
+        """First pass: statistics and ``X.T @ matrix`` together."""
+        matrix = _with_ones(matrix)
+        whole = self._whole()
+        if whole is not None:
+            out = matrix.T @ whole
+            stats = _block_stats(whole, 0, out[-1], self.check_min)
+            return stats, np.ascontiguousarray(out[:-1].T)
+        out = np.zeros((matrix.shape[1], self.shape[1]), dtype=self.dtype)
+        stats = []
+        for start, stop, block in self._blocks():
+            part = matrix[start:stop].T @ block
+            out += part
+            stats.append(_block_stats(block, start, part[-1], self.check_min))
+        return _merge_stats(stats), np.ascontiguousarray(out[:-1].T)
+
+    def matmul(self, matrix):
+        """``X @ matrix`` for a thin ``matrix`` of shape (n_cols, l)."""
+        whole = self._whole()
+        if whole is not None:
+            return whole @ matrix
+        out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
+        for start, stop, block in self._blocks():
+            np.matmul(block, matrix, out=out[start:stop])
+        return out
+
+    def rmatmul(self, matrix):
+        """``X.T @ matrix`` for a thin ``matrix`` of shape (n_rows, l)."""
+        whole = self._whole()
+        if whole is not None:
+            return np.ascontiguousarray((matrix.T @ whole).T)
+        out = np.zeros((matrix.shape[1], self.shape[1]), dtype=self.dtype)
+        for start, stop, block in self._blocks():
+            out += matrix[start:stop].T @ block
+        return np.ascontiguousarray(out.T)
+
+    def project(self, components, gram, l1=0.0, l2=0.0, with_stats=False):
+        """Row loadings by NNLS against ``components`` and the squared residual.
+
+        One pass; a second one computes the residual exactly when the fit is so
+        close that the one-pass identity would be dominated by round-off.
+        With ``with_stats``, the statistics of the data are gathered too (third
+        item of the result, else None).
+        """
+        rhs = np.empty((self.shape[0], components.shape[0]))
+        norm = 0.0
+        stats = []
+        for start, stop, block in self._blocks():
+            if with_stats:
+                sums = block.sum(axis=1)
+                stats.append(_block_stats(block, start, sums, self.check_min))
+                if not stats[-1].finite:
+                    break
+            rhs[start:stop], block_norm = _block_products(block, components)
+            norm += block_norm
+        stats = _merge_stats(stats) if with_stats else None
+        if stats is not None and not stats.finite:
+            return None, None, stats
+        loadings, residual = _solve_loadings(rhs, norm, gram, l1, l2)
+        loadings = loadings.astype(self.dtype)
+        if residual < _CANCELLATION[self.dtype] * norm:
+            buffer = residual_buffer(self.shape[1])
+            residual = sum(
+                _exact_residual(block, loadings[start:stop], components, buffer)
+                for start, stop, block in self._blocks()
+            )
+        return loadings, residual, stats

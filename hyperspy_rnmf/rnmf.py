@@ -1,0 +1,456 @@
+"""Randomized non-negative matrix factorization as a scikit-learn estimator.
+
+``X ~ W H`` with ``W, H >= 0``. The data are read in a few streaming passes to
+build a QB sketch of the larger dimension (:mod:`hyperspy_rnmf._sketch`); the
+factorization itself runs on the sketch by randomized HALS
+(:mod:`hyperspy_rnmf._hals`); a last pass gives every sample its loadings by
+exact non-negative least squares against the components
+(:mod:`hyperspy_rnmf._nnls`), which is also what :meth:`RandomizedNMF.transform`
+does.
+
+Convention: every component (row of ``components_``) sums to one and the
+loadings carry the intensity, so ``W[i, j]`` is the total intensity that
+component ``j`` contributes to sample ``i`` (for 4D-STEM: the counts of phase
+``j`` at probe position ``i``, a relative volumetric intensity map).
+Components are sorted by decreasing prominence, the sum of their loadings.
+
+References
+----------
+N. B. Erichson, A. Mendible, S. Wihlborn and J. N. Kutz, "Randomized
+nonnegative matrix factorization", Pattern Recognition Letters 104 (2018) 1-7.
+N. Halko, P. G. Martinsson and J. A. Tropp, SIAM Review 53 (2011) 217-288.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from hyperspy_rnmf._hals import compressed_hals
+from hyperspy_rnmf._init import INIT_METHODS, nndsvd_from_sketch, random_init
+from hyperspy_rnmf._nnls import nnls_gram
+from hyperspy_rnmf._operand import NumpyOperand, float_dtype
+from hyperspy_rnmf._sketch import qb_sketch
+
+
+def is_dask_array(X):
+    """True for a dask array (without importing dask)."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
+
+
+def make_operand(X, **selection):
+    """NumpyOperand or DaskOperand for ``X``."""
+    if is_dask_array(X):
+        from hyperspy_rnmf._dask_operand import DaskOperand
+
+        return DaskOperand(X, **selection)
+    return NumpyOperand(X, **selection)
+
+
+def check_data_stats(stats, name="X"):
+    """Raise for NaN, inf or negative values found in the first pass."""
+    if not stats.finite:
+        row, col = stats.argbad
+        raise ValueError(
+            f"`{name}` contains NaN or inf (first at row {row}, column {col}); "
+            "NMF needs finite, non-negative data. Mask these pixels "
+            "(signal_mask / navigation_mask) or replace them."
+        )
+    if stats.minimum < 0:
+        row, col = stats.argmin
+        raise ValueError(
+            f"Negative values in data: `{name}` contains negative values "
+            f"(minimum {stats.minimum:g} at row {row}, column {col}); NMF needs "
+            "non-negative data. Subtract a smaller background or clip the data "
+            "explicitly before the decomposition."
+        )
+
+
+def _check_int(value, name, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
+    if value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"`{name}` must be an integer {allowed}, got {value!r}.")
+
+
+def _check_real(value, name, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    if not np.isfinite(value) or value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"`{name}` must be a number {allowed}, got {value!r}.")
+
+
+class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Randomized non-negative matrix factorization (QB sketch + HALS).
+
+    Finds non-negative ``W`` (n_samples, n_components) and ``H``
+    (n_components, n_features) minimising ``0.5 |X - W H|_F^2`` plus optional
+    penalties, reading ``X`` in ``2 n_power_iter + 3`` streaming passes.
+
+    Parameters
+    ----------
+    n_components : int or None, default None
+        Number of components ``k``, in ``[1, min(X.shape)]``. None uses
+        ``min(X.shape)``.
+    init : {'nndsvdar', 'nndsvd', 'nndsvda', 'random', 'custom'}, default 'nndsvdar'
+        Initialisation, computed from the sketch (no pass over the data).
+        'custom' uses the ``W`` and ``H`` passed to :meth:`fit`.
+    oversample : int, default 20
+        Extra random directions of the sketch: its size is
+        ``min(n_components + oversample, min(X.shape))``.
+    n_power_iter : int, default 2
+        Power iterations of the range finder (two passes each).
+    tol : float, default 1e-4
+        Stop when the decrease of the sketch error during one iteration,
+        relative to the error at initialisation, falls below ``tol``.
+    max_iter : int, default 500
+        Maximum number of HALS iterations; a ConvergenceWarning is raised
+        when it is reached.
+    random_state : int, numpy.random.RandomState or None, default None
+        Seed of the random test matrix and of the random initialisations.
+    alpha_W : float, default 0
+        Penalty on ``W``, scaled by ``n_features`` (as in scikit-learn's NMF).
+    alpha_H : float or 'same', default 'same'
+        Penalty on ``H``, scaled by ``n_samples``; 'same' uses ``alpha_W``.
+    l1_ratio : float, default 0
+        Share of the L1 penalty in ``alpha``: 0 is L2 only, 1 is L1 only.
+    n_refine_iter : int, default 1
+        Exact alternating updates on the full data after the sketch-space
+        HALS: each solves ``H`` for fixed ``W`` by NNLS (one pass), then ``W``
+        for that ``H`` (one pass; the last one is the final projection). They
+        recover the part of the components outside the sketched subspace.
+
+    Attributes
+    ----------
+    components_ : numpy.ndarray, shape (n_components, n_features)
+        The factors ``H``; each row sums to one (rows that are all zero stay
+        zero), sorted by decreasing total loading.
+    n_components_ : int
+    n_iter_ : int
+        Number of HALS iterations run.
+    reconstruction_err_ : float
+        Frobenius norm ``|X - W H|_F`` of the fitted data, with ``W`` the
+        loadings returned by :meth:`fit_transform`.
+    n_features_in_ : int
+    n_passes_ : int
+        Number of passes over the data during the fit.
+
+    Notes
+    -----
+    Data are processed in float32 when they are float32 or 8/16-bit integers,
+    otherwise in float64, one block at a time: integer detector counts never
+    have to be converted as a whole. ``X`` is never modified. NumPy arrays and
+    dask arrays are accepted; results are NumPy arrays.
+
+    References
+    ----------
+    N. B. Erichson et al., Pattern Recognition Letters 104 (2018) 1-7.
+    N. Halko, P. G. Martinsson and J. A. Tropp, SIAM Review 53 (2011) 217-288.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_rnmf import RandomizedNMF
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((60, 3)) @ rng.random((3, 40))
+    >>> model = RandomizedNMF(n_components=3, random_state=0)
+    >>> W = model.fit_transform(X)
+    >>> W.shape, model.components_.shape
+    ((60, 3), (3, 40))
+    >>> bool(model.reconstruction_err_ < 1e-3 * np.linalg.norm(X))
+    True
+    """
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        init="nndsvdar",
+        oversample=20,
+        n_power_iter=2,
+        tol=1e-4,
+        max_iter=500,
+        random_state=None,
+        alpha_W=0.0,
+        alpha_H="same",
+        l1_ratio=0.0,
+        n_refine_iter=1,
+    ):
+        self.n_components = n_components
+        self.init = init
+        self.oversample = oversample
+        self.n_power_iter = n_power_iter
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.alpha_W = alpha_W
+        self.alpha_H = alpha_H
+        self.l1_ratio = l1_ratio
+        self.n_refine_iter = n_refine_iter
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ------------------------------------------------------------------ #
+    # validation
+    # ------------------------------------------------------------------ #
+    def _check_params(self, shape):
+        max_k = min(shape)
+        if self.n_components is None:
+            k = max_k
+        else:
+            _check_int(self.n_components, "n_components", 1, max_k)
+            k = int(self.n_components)
+        if self.init not in INIT_METHODS:
+            raise ValueError(
+                f"`init` must be one of {INIT_METHODS}, got {self.init!r}."
+            )
+        _check_int(self.oversample, "oversample", 0)
+        _check_int(self.n_power_iter, "n_power_iter", 0)
+        _check_int(self.max_iter, "max_iter", 1)
+        _check_int(self.n_refine_iter, "n_refine_iter", 0)
+        _check_real(self.tol, "tol", 0)
+        _check_real(self.alpha_W, "alpha_W", 0)
+        if not (isinstance(self.alpha_H, str) and self.alpha_H == "same"):
+            _check_real(self.alpha_H, "alpha_H", 0)
+        _check_real(self.l1_ratio, "l1_ratio", 0, 1)
+        return k
+
+    def _regularization(self, n_samples, n_features):
+        alpha_H = self.alpha_W if self.alpha_H == "same" else self.alpha_H
+        l1_W = n_features * self.alpha_W * self.l1_ratio
+        l2_W = n_features * self.alpha_W * (1.0 - self.l1_ratio)
+        l1_H = n_samples * alpha_H * self.l1_ratio
+        l2_H = n_samples * alpha_H * (1.0 - self.l1_ratio)
+        return l1_W, l2_W, l1_H, l2_H
+
+    def _validate_X(self, X, reset):
+        if is_dask_array(X):
+            if X.ndim != 2:
+                raise ValueError(
+                    f"Expected a 2D array for `X`, got shape {X.shape}."
+                )
+            if X.dtype.kind not in "biuf":
+                raise ValueError(
+                    f"`X` must have a real numeric dtype, got {X.dtype}."
+                )
+            if reset:
+                self.n_features_in_ = X.shape[1]
+            elif X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} "
+                    f"is expecting {self.n_features_in_} features as input."
+                )
+            return X
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype="numeric",
+            ensure_all_finite=False,
+            accept_sparse=False,
+        )
+        if X.dtype.kind == "c":
+            raise ValueError(f"`X` must be real, got dtype {X.dtype}.")
+        return X
+
+    def _check_custom(self, W, H, shape, k):
+        if self.init != "custom":
+            if W is not None or H is not None:
+                raise ValueError(
+                    "`W` and `H` are only used with init='custom', "
+                    f"not init={self.init!r}."
+                )
+            return None
+        if W is None or H is None:
+            raise ValueError("init='custom' needs both `W` and `H`.")
+        W = np.asarray(W, dtype=np.float64)
+        H = np.asarray(H, dtype=np.float64)
+        for name, value, expected in (
+            ("W", W, (shape[0], k)),
+            ("H", H, (k, shape[1])),
+        ):
+            if value.shape != expected:
+                raise ValueError(
+                    f"`{name}` (shape {value.shape}) must have shape {expected} "
+                    f"for X of shape {shape} and n_components={k}."
+                )
+            if not np.all(np.isfinite(value)) or value.min() < 0:
+                raise ValueError(
+                    f"`{name}` must be finite and non-negative for init='custom'."
+                )
+        return W, H
+
+    # ------------------------------------------------------------------ #
+    # fitting
+    # ------------------------------------------------------------------ #
+    def fit(self, X, y=None, W=None, H=None):
+        """Learn the components of ``X``.
+
+        Parameters
+        ----------
+        X : array-like or dask array, shape (n_samples, n_features)
+            Non-negative data; integer counts are accepted as they are.
+        y : ignored
+        W, H : array-like, optional
+            Initial factors for ``init='custom'``.
+
+        Returns
+        -------
+        self
+        """
+        self.fit_transform(X, W=W, H=H)
+        return self
+
+    def fit_transform(self, X, y=None, W=None, H=None):
+        """Learn the components of ``X`` and return its loadings.
+
+        Parameters
+        ----------
+        X : array-like or dask array, shape (n_samples, n_features)
+        y : ignored
+        W, H : array-like, optional
+            Initial factors for ``init='custom'``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_samples, n_components)
+            The loadings, equal to ``self.transform(X)``.
+        """
+        X = self._validate_X(X, reset=True)
+        return self._fit_operand(make_operand(X), W=W, H=H)
+
+    def _fit_operand(self, operand, W=None, H=None):
+        """Fit on an operand (the data seen through masks and scaling)."""
+        k = self._check_params(operand.shape)
+        self.n_features_in_ = operand.shape[1]
+        custom = self._check_custom(W, H, operand.shape, k)
+        rng = check_random_state(self.random_state)
+        size = min(k + self.oversample, min(operand.shape))
+        sketch = qb_sketch(operand, size, self.n_power_iter, rng, check_data_stats)
+        return self._fit_sketch(operand, sketch, k, rng, custom)
+
+    def _fit_sketch(self, operand, sketch, k, rng, custom=None):
+        """Factorize a sketch and project the data on the components."""
+        n_samples, n_features = operand.shape
+        mean = sketch.stats.total / max(n_samples * n_features, 1)
+        l1_W, l2_W, l1_H, l2_H = self._regularization(n_samples, n_features)
+        shape_u = (sketch.Q.shape[0], k)
+        shape_v = (k, sketch.B.shape[1])
+        if custom is not None:
+            W0, H0 = custom
+            U, V = (H0.T.copy(), W0.T.copy()) if sketch.transposed else (W0, H0)
+        elif self.init == "random":
+            U, V = random_init(shape_u, shape_v, k, mean, rng)
+        else:
+            U, V = nndsvd_from_sketch(sketch.Q, sketch.B, k, self.init, mean, rng)
+        if sketch.transposed:
+            penalties = dict(l1_u=l1_H, l2_u=l2_H, l1_v=l1_W, l2_v=l2_W)
+        else:
+            penalties = dict(l1_u=l1_W, l2_u=l2_W, l1_v=l1_H, l2_v=l2_H)
+        U, V, n_iter, converged = compressed_hals(
+            sketch.Q, sketch.B, U, V, max_iter=self.max_iter, tol=self.tol,
+            dtype=operand.dtype, **penalties
+        )
+        if not converged:
+            warnings.warn(
+                f"Maximum number of iterations {self.max_iter} reached. "
+                "Increase it to improve convergence.",
+                ConvergenceWarning,
+            )
+        W, H = (V.T, U.T) if sketch.transposed else (U, V)
+        for i in range(self.n_refine_iter):
+            if i > 0:
+                W = self._project(operand, H)[0]
+            H = self._update_components(operand, W)
+        totals = H.sum(axis=1)
+        H = H / np.where(totals > 0, totals, 1.0)[:, None]
+        loadings, residual, _ = self._project(operand, H)
+        order = np.argsort(-loadings.sum(axis=0, dtype=np.float64), kind="stable")
+        self.components_ = H[order].astype(operand.dtype)
+        self.n_components_ = k
+        self.n_iter_ = n_iter
+        self.reconstruction_err_ = float(np.sqrt(residual))
+        self.n_passes_ = sketch.n_passes + max(1, 2 * self.n_refine_iter)
+        return np.ascontiguousarray(loadings[:, order])
+
+    def _update_components(self, operand, W):
+        """Exact NNLS update of ``H`` for fixed ``W`` on the full data (one pass)."""
+        n_samples, n_features = operand.shape
+        _, _, l1_H, l2_H = self._regularization(n_samples, n_features)
+        W = np.asarray(W, dtype=np.float64)
+        WtX = operand.rmatmul(W.astype(operand.dtype)).T
+        return nnls_gram(W.T @ W, WtX, l1=l1_H, l2=l2_H)
+
+    def _project(self, operand, components, with_stats=False):
+        n_samples, n_features = operand.shape
+        l1_W, l2_W, _, _ = self._regularization(n_samples, n_features)
+        components = np.asarray(components, dtype=np.float64)
+        gram = components @ components.T
+        return operand.project(
+            components.astype(operand.dtype), gram, l1_W, l2_W, with_stats
+        )
+
+    # ------------------------------------------------------------------ #
+    # transforms
+    # ------------------------------------------------------------------ #
+    def transform(self, X):
+        """Loadings of ``X`` by non-negative least squares against the components.
+
+        Each row is solved on its own (block principal pivoting), so the
+        result of a row does not depend on the other rows or on chunking.
+
+        Parameters
+        ----------
+        X : array-like or dask array, shape (n_samples, n_features)
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        loadings, _, stats = self._project(
+            make_operand(X), self.components_, with_stats=True
+        )
+        check_data_stats(stats)
+        return loadings
+
+    def inverse_transform(self, X):
+        """Data reconstructed from loadings: ``X @ components_``.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_components)
+            Loadings, e.g. the output of :meth:`transform`.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        if not is_dask_array(X):
+            X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_components_:
+            raise ValueError(
+                f"`X` (shape {X.shape}) must have shape (n_samples, "
+                f"{self.n_components_}) to be multiplied by the components."
+            )
+        return X @ self.components_
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]

@@ -1,0 +1,24 @@
+"""Planted data shared by the tests."""
+
+import numpy as np
+
+
+def separable_product(n_samples, n_features, k, random_state=0, pure=3):
+    """Exact non-negative rank-k product with pure samples and pure features.
+
+    ``pure`` samples (rows of W) and ``pure`` features (columns of H) per
+    component contain only that component, which makes the factorization
+    unique up to scaling and order (separability on both sides).
+
+    Returns
+    -------
+    X, W, H : numpy.ndarray (float64)
+    """
+    rng = np.random.default_rng(random_state)
+    W = rng.random((n_samples, k)) * (rng.random((n_samples, k)) < 0.6)
+    W[: k * pure] = np.repeat(np.eye(k), pure, axis=0) * rng.uniform(1, 2, (k * pure, 1))
+    H = rng.random((k, n_features)) * (rng.random((k, n_features)) < 0.5)
+    H[:, : k * pure] = np.repeat(np.eye(k), pure, axis=1) * rng.uniform(1, 2, (1, k * pure))
+    W = W[rng.permutation(n_samples)]
+    H = H[:, rng.permutation(n_features)]
+    return W @ H, W, H

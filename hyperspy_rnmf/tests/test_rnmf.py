@@ -1,0 +1,260 @@
+"""RandomizedNMF as a scikit-learn estimator: recovery, dtypes, errors, API checks."""
+
+import warnings
+
+import dask.array as da
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from hyperspy_rnmf import RandomizedNMF
+from hyperspy_rnmf.matching import match_components, relative_error
+from hyperspy_rnmf.tests.helpers import separable_product
+
+
+@parametrize_with_checks([RandomizedNMF(n_components=2)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize(
+    "shape, k", [((300, 500), 3), ((500, 300), 4), ((200, 900), 6), ((120, 40), 2)]
+)
+def test_exact_recovery_of_separable_product(shape, k):
+    X, W0, H0 = separable_product(*shape, k, random_state=k)
+    model = RandomizedNMF(k, tol=1e-7, max_iter=2000, random_state=0)
+    W = model.fit_transform(X)
+    assert relative_error(X, W, model.components_) < 1e-4
+    assert match_components(model.components_, H0).min() > 0.999
+    assert match_components(W.T, W0.T).min() > 0.999
+    assert model.reconstruction_err_ == pytest.approx(
+        np.linalg.norm(X - W @ model.components_), rel=1e-6, abs=1e-9
+    )
+
+
+def test_recovery_under_poisson_noise():
+    X, W0, H0 = separable_product(400, 600, 4, random_state=1)
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(50 * X).astype(np.float64)
+    model = RandomizedNMF(4, random_state=0)
+    W = model.fit_transform(counts)
+    assert match_components(model.components_, H0).min() > 0.99
+    assert match_components(W.T, W0.T).min() > 0.99
+    # as good as scikit-learn's NMF on the same data
+    from sklearn.decomposition import NMF
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = NMF(4, init="nndsvdar", max_iter=400, random_state=0)
+        W_sk = sk.fit_transform(counts)
+    ours = relative_error(counts, W, model.components_)
+    theirs = relative_error(counts, W_sk, sk.components_)
+    assert ours <= theirs * (1 + 1e-4)
+
+
+def test_components_normalised_and_sorted():
+    X, _, _ = separable_product(200, 300, 4, random_state=2)
+    model = RandomizedNMF(4, random_state=0)
+    W = model.fit_transform(X)
+    np.testing.assert_allclose(model.components_.sum(axis=1), 1.0, rtol=1e-10)
+    totals = W.sum(axis=0)
+    assert np.all(np.diff(totals) <= 0)
+    assert W.min() >= 0 and model.components_.min() >= 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_preserved_and_consistent(dtype):
+    X, _, H0 = separable_product(150, 200, 3, random_state=3)
+    model = RandomizedNMF(3, random_state=0, tol=1e-6, max_iter=1000)
+    W = model.fit_transform(X.astype(dtype))
+    assert W.dtype == dtype and model.components_.dtype == dtype
+    assert model.transform(X.astype(dtype)).dtype == dtype
+    assert match_components(model.components_, H0).min() > 0.999
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.int64])
+def test_integer_counts_accepted_as_they_are(dtype):
+    X, _, _ = separable_product(120, 160, 3, random_state=4)
+    counts = np.random.default_rng(0).poisson(20 * X).astype(dtype)
+    expected_float = np.float32 if np.dtype(dtype).itemsize <= 2 else np.float64
+    model = RandomizedNMF(3, random_state=0)
+    W = model.fit_transform(counts)
+    assert W.dtype == expected_float
+    reference = RandomizedNMF(3, random_state=0).fit(counts.astype(expected_float))
+    np.testing.assert_allclose(model.components_, reference.components_, rtol=1e-6)
+
+
+def test_input_not_modified():
+    X, _, _ = separable_product(100, 120, 3, random_state=5)
+    X32 = X.astype(np.float32)
+    copy64, copy32 = X.copy(), X32.copy()
+    model = RandomizedNMF(3, random_state=0).fit(X)
+    model.transform(X)
+    RandomizedNMF(3, random_state=0).fit_transform(X32)
+    np.testing.assert_array_equal(X, copy64)
+    np.testing.assert_array_equal(X32, copy32)
+
+
+def test_same_random_state_same_result():
+    X, _, _ = separable_product(150, 180, 3, random_state=6)
+    noisy = np.random.default_rng(1).poisson(30 * X).astype(np.float64)
+    a = RandomizedNMF(3, random_state=7).fit(noisy)
+    b = RandomizedNMF(3, random_state=7).fit(noisy)
+    np.testing.assert_array_equal(a.components_, b.components_)
+    c = RandomizedNMF(3, random_state=np.random.RandomState(7)).fit(noisy)
+    np.testing.assert_array_equal(a.components_, c.components_)
+
+
+@pytest.mark.parametrize("shape", [(150, 90), (90, 150)])
+@pytest.mark.parametrize("chunks", [(50, -1), (37, 40), (150, 13)])
+def test_dask_equals_numpy(shape, chunks):
+    X, _, _ = separable_product(*shape, 3, random_state=8)
+    noisy = np.random.default_rng(2).poisson(40 * X).astype(np.float64)
+    eager = RandomizedNMF(3, random_state=0, tol=1e-6, max_iter=2000)
+    W_eager = eager.fit_transform(noisy)
+    lazy = RandomizedNMF(3, random_state=0, tol=1e-6, max_iter=2000)
+    W_lazy = lazy.fit_transform(da.from_array(noisy, chunks=chunks))
+    assert isinstance(W_lazy, np.ndarray)
+    np.testing.assert_allclose(lazy.components_, eager.components_, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(W_lazy, W_eager, rtol=1e-4, atol=1e-6 * W_eager.max())
+    # transform is exact NNLS per row: chunking does not matter
+    np.testing.assert_allclose(
+        eager.transform(da.from_array(noisy, chunks=chunks)),
+        eager.transform(noisy),
+        rtol=1e-10,
+        atol=1e-10 * W_eager.max(),
+    )
+
+
+def test_transform_is_per_row():
+    X, _, _ = separable_product(120, 100, 3, random_state=9)
+    noisy = np.random.default_rng(3).poisson(10 * X).astype(np.float64)
+    model = RandomizedNMF(3, random_state=0).fit(noisy)
+    full = model.transform(noisy)
+    np.testing.assert_allclose(model.transform(noisy[17:18]), full[17:18], rtol=1e-12)
+    np.testing.assert_allclose(model.transform(noisy[::-1]), full[::-1], rtol=1e-12)
+
+
+def test_inverse_transform():
+    X, _, _ = separable_product(80, 60, 2, random_state=10)
+    model = RandomizedNMF(2, random_state=0, tol=1e-7, max_iter=2000)
+    W = model.fit_transform(X)
+    np.testing.assert_allclose(model.inverse_transform(W), X, atol=1e-4 * X.max())
+    with pytest.raises(ValueError, match=r"must have shape \(n_samples, 2\)"):
+        model.inverse_transform(W[:, :1])
+
+
+def test_convergence_warning():
+    X, _, _ = separable_product(80, 60, 3, random_state=11)
+    with pytest.warns(ConvergenceWarning, match="Maximum number of iterations 2"):
+        RandomizedNMF(3, max_iter=2, tol=0, random_state=0).fit(X)
+
+
+@pytest.mark.parametrize("init", ["nndsvd", "nndsvda", "nndsvdar", "random"])
+def test_inits_reach_the_same_fit(init):
+    X, _, H0 = separable_product(200, 150, 3, random_state=12)
+    model = RandomizedNMF(3, init=init, tol=1e-7, max_iter=3000, random_state=0)
+    model.fit(X)
+    assert match_components(model.components_, H0).min() > 0.999
+
+
+def test_custom_init():
+    X, W0, H0 = separable_product(100, 80, 3, random_state=13)
+    model = RandomizedNMF(3, init="custom", random_state=0, tol=1e-7, max_iter=2000)
+    W = model.fit_transform(X, W=W0 * 1.1, H=H0 * 0.9)
+    assert match_components(model.components_, H0).min() > 0.9999
+    assert relative_error(X, W, model.components_) < 1e-5
+
+
+def test_penalties_shrink_and_sparsify():
+    X, _, _ = separable_product(150, 120, 3, random_state=14)
+    plain = RandomizedNMF(3, random_state=0).fit(X)
+    sparse = RandomizedNMF(3, random_state=0, alpha_W=0.01, l1_ratio=1.0)
+    W_sparse = sparse.fit_transform(X)
+    W_plain = plain.transform(X)
+    assert (W_sparse == 0).mean() > (W_plain == 0).mean()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_power_iterations_and_refinement_improve_a_rough_sketch():
+    X, _, _ = separable_product(300, 400, 5, random_state=15)
+    noisy = np.random.default_rng(4).poisson(5 * X).astype(np.float64)
+    rough = RandomizedNMF(5, oversample=0, n_power_iter=0, n_refine_iter=0, random_state=0)
+    better = RandomizedNMF(5, oversample=0, n_power_iter=0, n_refine_iter=3, random_state=0)
+    rough.fit(noisy)
+    better.fit(noisy)
+    assert better.reconstruction_err_ < rough.reconstruction_err_
+    assert better.n_passes_ == 2 + 6 and rough.n_passes_ == 2 + 1
+
+
+# ---------------------------------------------------------------------- #
+# errors
+# ---------------------------------------------------------------------- #
+@pytest.fixture
+def X_small():
+    return separable_product(30, 20, 2, random_state=16)[0]
+
+
+def test_negative_values_raise(X_small):
+    X = X_small.copy()
+    X[4, 7] = -0.5
+    with pytest.raises(ValueError, match=r"negative values \(minimum -0.5 at row 4, column 7\)"):
+        RandomizedNMF(2).fit(X)
+    model = RandomizedNMF(2).fit(X_small)
+    with pytest.raises(ValueError, match="negative values"):
+        model.transform(X)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_inf_raise(X_small, bad):
+    X = X_small.copy()
+    X[3, 5] = bad
+    with pytest.raises(ValueError, match=r"NaN or inf \(first at row 3, column 5\)"):
+        RandomizedNMF(2).fit(X)
+    with pytest.raises(ValueError, match=r"NaN or inf"):
+        RandomizedNMF(2).fit(da.from_array(X, chunks=(7, 20)))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_components": 0}, r"`n_components` must be an integer in \[1, 20\], got 0"),
+        ({"n_components": 21}, r"`n_components` must be an integer in \[1, 20\], got 21"),
+        ({"n_components": 2.5}, r"`n_components` must be an integer, got 2.5"),
+        ({"init": "svd"}, r"`init` must be one of .*got 'svd'"),
+        ({"oversample": -1}, r"`oversample` must be an integer >= 0, got -1"),
+        ({"n_power_iter": -2}, r"`n_power_iter` must be an integer >= 0, got -2"),
+        ({"max_iter": 0}, r"`max_iter` must be an integer >= 1, got 0"),
+        ({"tol": -1.0}, r"`tol` must be a number >= 0, got -1.0"),
+        ({"alpha_W": -1}, r"`alpha_W` must be a number >= 0, got -1"),
+        ({"alpha_H": "x"}, r"`alpha_H` must be a real number, got 'x'"),
+        ({"l1_ratio": 2}, r"`l1_ratio` must be a number in \[0, 1\], got 2"),
+        ({"n_refine_iter": -1}, r"`n_refine_iter` must be an integer >= 0, got -1"),
+    ],
+)
+def test_bad_parameters_raise(X_small, params, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        RandomizedNMF(**{"n_components": 2, **params}).fit(X_small)
+
+
+def test_unknown_parameter_raises():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'oversampling'"):
+        RandomizedNMF(2, oversampling=10)
+
+
+def test_custom_init_errors(X_small):
+    with pytest.raises(ValueError, match="init='custom' needs both `W` and `H`"):
+        RandomizedNMF(2, init="custom").fit(X_small)
+    with pytest.raises(ValueError, match=r"`W` \(shape \(3, 2\)\) must have shape \(30, 2\)"):
+        RandomizedNMF(2, init="custom").fit(X_small, W=np.ones((3, 2)), H=np.ones((2, 20)))
+    with pytest.raises(ValueError, match="`H` must be finite and non-negative"):
+        RandomizedNMF(2, init="custom").fit(X_small, W=np.ones((30, 2)), H=-np.ones((2, 20)))
+    with pytest.raises(ValueError, match="only used with init='custom'"):
+        RandomizedNMF(2).fit(X_small, W=np.ones((30, 2)), H=np.ones((2, 20)))
+
+
+def test_dask_wrong_features_raise(X_small):
+    model = RandomizedNMF(2).fit(X_small)
+    with pytest.raises(ValueError, match="X has 19 features, but RandomizedNMF is expecting 20"):
+        model.transform(da.from_array(X_small[:, :19]))
