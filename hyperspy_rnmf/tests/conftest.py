@@ -20,6 +20,8 @@ WARNING_FILTERS = [
     "error",
     # pyxem 0.21 imports a helper that HyperSpy 2.5 moved; harmless upstream.
     "ignore:`_get_block_pattern` has moved:hyperspy.exceptions.VisibleDeprecationWarning",
+    # rosettasciio writes .zspy with zarr 2's NestedDirectoryStore (upstream).
+    "ignore:The NestedDirectoryStore is deprecated:FutureWarning",
 ]
 
 

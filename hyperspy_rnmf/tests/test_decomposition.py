@@ -1,0 +1,343 @@
+"""``s.decomposition("rnmf")`` on HyperSpy signals (eager and lazy)."""
+
+import numpy as np
+import pytest
+
+import hyperspy.api as hs
+from hyperspy_rnmf import RandomizedNMF, rnmf_decomposition
+from hyperspy_rnmf.matching import match_components
+from hyperspy_rnmf.tests.helpers import separable_product
+
+NAV = (8, 6)  # array order (y, x)
+SIG = (9, 7)  # array order (ky, kx)
+K = 3
+
+
+def make_signal(kind="2d", lazy=False, dtype=np.float64, noise=False, seed=0):
+    m, n = int(np.prod(NAV)), int(np.prod(SIG))
+    X, W, H = separable_product(m, n, K, random_state=seed)
+    if noise:
+        X = np.random.default_rng(seed).poisson(200 * X)
+    data = X.astype(dtype)
+    if kind == "2d":
+        s = hs.signals.Signal2D(data.reshape(NAV + SIG))
+    else:
+        s = hs.signals.Signal1D(data.reshape(NAV + (n,)))
+    for axis in s.axes_manager.navigation_axes:
+        axis.scale, axis.units = 2.5, "nm"
+    if lazy:
+        s = s.as_lazy()
+        s.rechunk(nav_chunks=(3, 4))
+    return s, W, H
+
+
+def results(s):
+    lr = s.learning_results
+    return np.asarray(lr.factors), np.asarray(lr.loadings)
+
+
+@pytest.mark.parametrize("kind", ["1d", "2d"])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_positional_name_recovers_planted_factors(kind, lazy):
+    s, W, H = make_signal(kind, lazy)
+    s.decomposition("rnmf", output_dimension=K, tol=1e-7, max_iter=3000, print_info=False)
+    factors, loadings = results(s)
+    assert factors.shape == (int(np.prod(SIG)), K)
+    assert loadings.shape == (int(np.prod(NAV)), K)
+    assert s.learning_results.decomposition_algorithm == "rnmf"
+    assert s.learning_results.output_dimension == K
+    assert match_components(factors.T, H).min() > 0.999
+    assert match_components(loadings.T, W.T).min() > 0.999
+    np.testing.assert_allclose(factors.sum(axis=0), 1.0, rtol=1e-8)
+    model = s.get_decomposition_model()
+    data = np.asarray(s.data)
+    np.testing.assert_allclose(np.asarray(model.data), data, atol=1e-4 * data.max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16])
+def test_lazy_equals_eager(dtype):
+    eager, _, _ = make_signal(noise=True, dtype=dtype)
+    lazy, _, _ = make_signal(noise=True, dtype=dtype, lazy=True)
+    options = dict(output_dimension=K, random_state=3, tol=1e-6, max_iter=2000, print_info=False)
+    eager.decomposition("rnmf", **options)
+    lazy.decomposition("rnmf", **options)
+    f_e, l_e = results(eager)
+    f_l, l_l = results(lazy)
+    rtol = 1e-3 if np.dtype(dtype).itemsize <= 4 else 1e-5
+    np.testing.assert_allclose(f_l, f_e, rtol=rtol, atol=rtol * f_e.max())
+    np.testing.assert_allclose(l_l, l_e, rtol=rtol, atol=rtol * l_e.max())
+    expected = np.float64 if dtype == np.float64 else np.float32
+    assert f_e.dtype == expected and l_l.dtype == expected
+
+
+def test_algorithm_keyword_options_and_return_info():
+    s, _, _ = make_signal(noise=True)
+    estimator = s.decomposition(
+        algorithm="rnmf", output_dimension=K, oversample=5, n_power_iter=0,
+        random_state=1, return_info=True, print_info=False,
+    )
+    assert isinstance(estimator, RandomizedNMF)
+    assert estimator.oversample == 5 and estimator.n_power_iter == 0
+    assert estimator.n_components_ == K
+
+
+def test_estimator_object_is_fitted_in_place():
+    s, _, H = make_signal()
+    estimator = RandomizedNMF(K, tol=1e-7, max_iter=3000, random_state=0)
+    out = s.decomposition(algorithm=estimator, return_info=True, print_info=False)
+    assert out is estimator
+    assert match_components(estimator.components_, H).min() > 0.999
+    np.testing.assert_allclose(results(s)[0], estimator.components_.T)
+
+
+def test_positional_output_dimension():
+    s, _, _ = make_signal()
+    s.decomposition("rnmf", 2, print_info=False)
+    assert results(s)[0].shape[1] == 2
+
+
+def test_print_info(capsys):
+    s, _, _ = make_signal()
+    s.decomposition("rnmf", output_dimension=K)
+    out = capsys.readouterr().out
+    assert "algorithm=rnmf" in out and "RandomizedNMF(n_components=3)" in out
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_masks_exclude_pixels_and_positions(lazy):
+    s, W, H = make_signal(lazy=lazy)
+    data = s.data.compute() if lazy else s.data.copy()
+    # NaN in excluded pixels must not matter
+    sig_mask = np.zeros(SIG, dtype=bool)
+    sig_mask[4, 3] = sig_mask[0, :2] = True
+    nav_mask = np.zeros(NAV[::-1], dtype=bool)  # navigation_shape order (x, y)
+    nav_mask[1, 2] = True
+    data[..., 4, 3] = np.nan
+    s = hs.signals.Signal2D(data)
+    if lazy:
+        s = s.as_lazy()
+    s.decomposition(
+        "rnmf", output_dimension=K, signal_mask=sig_mask, navigation_mask=nav_mask,
+        tol=1e-7, max_iter=3000, print_info=False,
+    )
+    factors, loadings = results(s)
+    flat_sig = sig_mask.ravel()
+    flat_nav = nav_mask.T.ravel()
+    assert np.isnan(factors[flat_sig]).all() and not np.isnan(factors[~flat_sig]).any()
+    assert np.isnan(loadings[flat_nav]).all() and not np.isnan(loadings[~flat_nav]).any()
+    assert match_components(factors[~flat_sig].T, H[:, ~flat_sig]).min() > 0.999
+    np.testing.assert_array_equal(s.learning_results.signal_mask, sig_mask)
+    np.testing.assert_array_equal(s.learning_results.navigation_mask, nav_mask.T)
+
+
+def test_signal_masks_as_signals():
+    s, _, _ = make_signal()
+    sig_mask = hs.signals.Signal2D(np.zeros(SIG, dtype=bool))
+    sig_mask.data[2, 2] = True
+    nav_mask = hs.signals.BaseSignal(np.zeros(NAV, dtype=bool)).T
+    nav_mask.data[0, 1] = True
+    s.decomposition(
+        "rnmf", output_dimension=K, signal_mask=sig_mask, navigation_mask=nav_mask,
+        print_info=False,
+    )
+    factors, loadings = results(s)
+    assert np.isnan(factors[2 * SIG[1] + 2]).all()
+    assert np.isnan(loadings[1]).all()
+    assert np.isnan(factors).sum() == K and np.isnan(loadings).sum() == K
+
+
+@pytest.mark.parametrize("reproject", ["navigation", "signal", "both"])
+def test_reproject_fills_masked_entries(reproject):
+    s, W, H = make_signal()
+    sig_mask = np.zeros(SIG, dtype=bool)
+    sig_mask[3:5, 2:4] = True
+    nav_mask = np.zeros(NAV[::-1], dtype=bool)
+    nav_mask[0, :3] = True
+    s.decomposition(
+        "rnmf", output_dimension=K, signal_mask=sig_mask, navigation_mask=nav_mask,
+        reproject=reproject, tol=1e-7, max_iter=3000, print_info=False,
+    )
+    factors, loadings = results(s)
+    assert np.isnan(factors).any() == (reproject == "navigation")
+    assert np.isnan(loadings).any() == (reproject == "signal")
+    if reproject == "both":
+        assert match_components(factors.T, H).min() > 0.999
+        assert match_components(loadings.T, W.T).min() > 0.999
+        model = s.get_decomposition_model()
+        np.testing.assert_allclose(model.data, s.data, atol=1e-4 * s.data.max())
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_poisson_normalisation(lazy):
+    s, _, H = make_signal(noise=True, lazy=lazy, dtype=np.float32)
+    before = np.array(s.data)
+    s.decomposition(
+        "rnmf", output_dimension=K, normalize_poissonian_noise=True,
+        random_state=0, print_info=False,
+    )
+    assert np.array_equal(np.array(s.data), before)
+    assert s.learning_results.poissonian_noise_normalized is True
+    factors, loadings = results(s)
+    assert match_components(factors.T, H).min() > 0.99
+    np.testing.assert_allclose(factors.sum(axis=0), 1.0, rtol=1e-5)
+    # the model is in counts, not in normalised units
+    model = np.asarray(s.get_decomposition_model().data, dtype=np.float64)
+    assert abs(model.sum() / before.sum() - 1) < 0.02
+
+
+def test_poisson_normalisation_with_masks_matches_manual_weighting():
+    s, _, _ = make_signal(noise=True)
+    sig_mask = np.zeros(SIG, dtype=bool)
+    sig_mask[0, 0] = True
+    options = dict(output_dimension=K, random_state=0, tol=1e-8, max_iter=5000)
+    s.decomposition(
+        "rnmf", normalize_poissonian_noise=True, signal_mask=sig_mask,
+        print_info=False, **options,
+    )
+    factors, loadings = results(s)
+    X = s.data.reshape(int(np.prod(NAV)), -1)[:, ~sig_mask.ravel()]
+    a, b = np.sqrt(X.sum(axis=1)), np.sqrt(X.sum(axis=0))
+    a, b = np.where(a > 0, a, 1), np.where(b > 0, b, 1)  # empty rows/columns
+    manual = RandomizedNMF(K, **{k: v for k, v in options.items() if k != "output_dimension"})
+    W = manual.fit_transform(X / a[:, None] / b)
+    expected = (W * a[:, None]) @ (manual.components_ * b)
+    ours = loadings @ factors[~sig_mask.ravel()].T
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6 * expected.max())
+
+
+def test_integer_data_untouched_and_results_float32():
+    s, _, H = make_signal(noise=True, dtype=np.uint16)
+    before = s.data.copy()
+    s.decomposition("rnmf", output_dimension=K, random_state=0, print_info=False)
+    assert s.data.dtype == np.uint16 and np.array_equal(s.data, before)
+    factors, _ = results(s)
+    assert factors.dtype == np.float32
+    assert match_components(factors.T, H).min() > 0.99
+
+
+def test_float32_data_bit_identical_after_poisson_and_after_errors():
+    s, _, _ = make_signal(noise=True, dtype=np.float32)
+    s.data /= 7.0  # values that do not survive a scale round trip exactly
+    before = s.data.copy()
+    s.decomposition("rnmf", output_dimension=K, normalize_poissonian_noise=True, print_info=False)
+    assert np.array_equal(s.data, before)
+    with pytest.raises(TypeError):
+        s.decomposition("rnmf", output_dimension=K, normalize_poissonian_noise=True, bogus=1)
+    s.data[0, 0, 0, 0] = -1
+    before = s.data.copy()
+    with pytest.raises(ValueError, match="Negative values"):
+        s.decomposition("rnmf", output_dimension=K, normalize_poissonian_noise=True)
+    assert np.array_equal(s.data, before)
+
+
+@pytest.mark.parametrize("extension", ["hspy", "zspy"])
+def test_save_and_load(tmp_path, extension):
+    s, _, _ = make_signal(noise=True)
+    s.decomposition("rnmf", output_dimension=K, random_state=0, print_info=False)
+    path = tmp_path / f"rnmf.{extension}"
+    s.save(path)
+    loaded = hs.load(path)
+    assert loaded.learning_results.decomposition_algorithm == "rnmf"
+    np.testing.assert_array_equal(loaded.learning_results.factors, s.learning_results.factors)
+    np.testing.assert_array_equal(loaded.learning_results.loadings, s.learning_results.loadings)
+    loaded.get_decomposition_model()
+
+
+def test_plot_decomposition_results():
+    s, _, _ = make_signal(noise=True)
+    s.decomposition("rnmf", output_dimension=K, print_info=False)
+    s.plot_decomposition_results()
+    factors = s.get_decomposition_factors()
+    loadings = s.get_decomposition_loadings()
+    assert factors.axes_manager.navigation_shape == (K,)
+    assert loadings.axes_manager.signal_shape == NAV[::-1]
+    assert loadings.axes_manager.signal_axes[0].scale == 2.5
+
+
+def test_hyperspy_algorithms_unaffected():
+    s, _, _ = make_signal(noise=True)
+    s.decomposition(algorithm="SVD", output_dimension=K, print_info=False)
+    ours = np.array(s.learning_results.factors)
+    original = type(s).decomposition._hyperspy_rnmf_original
+    original(s, algorithm="SVD", output_dimension=K, print_info=False)
+    np.testing.assert_array_equal(ours, s.learning_results.factors)
+    assert s.learning_results.decomposition_algorithm == "SVD"
+
+
+def test_direct_function_call():
+    s, _, H = make_signal()
+    rnmf_decomposition(s, output_dimension=K, tol=1e-7, max_iter=3000, print_info=False)
+    assert match_components(results(s)[0].T, H).min() > 0.999
+
+
+# ---------------------------------------------------------------------- #
+# errors
+# ---------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({}, ValueError, "algorithm='rnmf' needs `output_dimension`"),
+        ({"output_dimension": 2, "oversampling": 3}, TypeError,
+         r"Unknown keyword argument\(s\) for algorithm='rnmf': oversampling=3"),
+        ({"output_dimension": 2, "centre": "navigation"}, ValueError,
+         r"`centre='navigation'` is not used by algorithm='rnmf'"),
+        ({"output_dimension": 2, "svd_solver": "full"}, ValueError,
+         r"`svd_solver='full'` is not used"),
+        ({"output_dimension": 2, "var_array": np.ones(3)}, ValueError, "`var_array=array"),
+        ({"output_dimension": 0}, ValueError, r"`n_components` must be an integer in \[1, 48\], got 0"),
+        ({"output_dimension": 49}, ValueError, r"\[1, 48\], got 49"),
+        ({"output_dimension": 2, "reproject": "all"}, ValueError, "`reproject` must be one of"),
+        ({"output_dimension": 2, "algorithm": "NMF"}, TypeError, "got the algorithm twice"),
+        ({"output_dimension": 2, "normalize_poissonian_noise": "yes"}, TypeError,
+         "`normalize_poissonian_noise` must be True or False, got 'yes'"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, error, match):
+    s, _, _ = make_signal()
+    before = s.data.copy()
+    with pytest.raises(error, match=match):
+        s.decomposition("rnmf", **kwargs)
+    assert np.array_equal(s.data, before)
+
+
+def test_estimator_conflicts_raise():
+    s, _, _ = make_signal()
+    with pytest.raises(TypeError, match=r"Options tol=0.1 cannot be combined"):
+        s.decomposition(algorithm=RandomizedNMF(2), tol=0.1)
+    with pytest.raises(ValueError, match="`output_dimension=3` differs from the estimator's n_components=2"):
+        s.decomposition(algorithm=RandomizedNMF(2), output_dimension=3)
+
+
+@pytest.mark.parametrize(
+    "masks, error, match",
+    [
+        ({"signal_mask": np.zeros((7, 9), bool)}, ValueError,
+         r"`signal_mask` \(shape \(7, 9\)\) must have shape \(9, 7\) \(the order of the data array"),
+        ({"navigation_mask": np.zeros((8, 6), bool)}, ValueError,
+         r"`navigation_mask` \(shape \(8, 6\)\) must have shape \(6, 8\)"),
+        ({"signal_mask": np.zeros((9, 7), int)}, TypeError,
+         "`signal_mask` must be a boolean array .* got dtype int64"),
+        ({"signal_mask": np.ones((9, 7), bool)}, ValueError,
+         "All positions are excluded by `signal_mask`"),
+        ({"navigation_mask": hs.signals.Signal2D(np.zeros((8, 6), bool))}, ValueError,
+         r"`navigation_mask` \(a signal with navigation shape \(\) and signal shape \(6, 8\)\)"),
+    ],
+)
+def test_bad_masks_raise(masks, error, match):
+    s, _, _ = make_signal()
+    with pytest.raises(error, match=match):
+        s.decomposition("rnmf", output_dimension=2, **masks)
+
+
+def test_bad_data_raise():
+    s, _, _ = make_signal()
+    s.data[1, 2, 3, 4] = np.nan
+    # row = y * 6 + x, column = ky * 7 + kx
+    with pytest.raises(ValueError, match=r"NaN or inf \(first at row 8, column 25\)"):
+        s.decomposition("rnmf", output_dimension=2)
+    single = hs.signals.Signal1D(np.ones((1, 10)))
+    with pytest.raises(ValueError, match="at least 2 navigation positions"):
+        single.decomposition("rnmf", output_dimension=1)
+    complex_signal = hs.signals.Signal1D(np.ones((3, 10), dtype=complex))
+    with pytest.raises(TypeError, match="needs real numeric data"):
+        complex_signal.decomposition("rnmf", output_dimension=1)

@@ -1,0 +1,51 @@
+"""Batched NNLS by block principal pivoting against SciPy's NNLS."""
+
+import numpy as np
+import pytest
+from scipy.optimize import nnls
+
+from hyperspy_rnmf._nnls import nnls_gram
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 12, 70])
+def test_matches_scipy_nnls(k):
+    rng = np.random.default_rng(k)
+    C = rng.random((150, k)) + 0.5 * rng.random((150, 1))  # correlated columns
+    B = rng.standard_normal((150, 60)) + C @ rng.random((k, 60))
+    X = nnls_gram(C.T @ C, C.T @ B)
+    expected = np.stack([nnls(C, b)[0] for b in B.T], axis=1)
+    np.testing.assert_allclose(X, expected, atol=1e-9 * np.abs(expected).max())
+    assert X.min() >= 0
+
+
+def test_each_column_independent_of_the_others():
+    rng = np.random.default_rng(0)
+    C = rng.random((80, 6))
+    R = C.T @ rng.standard_normal((80, 40))
+    full = nnls_gram(C.T @ C, R)
+    order = rng.permutation(40)
+    np.testing.assert_allclose(nnls_gram(C.T @ C, R[:, order]), full[:, order], rtol=1e-12)
+    np.testing.assert_allclose(nnls_gram(C.T @ C, R[:, 7:8]), full[:, 7:8], rtol=1e-12)
+
+
+def test_penalties_and_zero_component():
+    rng = np.random.default_rng(1)
+    C = rng.random((50, 3))
+    C[:, 2] = 0  # an all-zero component stays at zero
+    B = C @ rng.random((3, 10))
+    X = nnls_gram(C.T @ C, C.T @ B)
+    np.testing.assert_array_equal(X[2], 0)
+    shrunk = nnls_gram(C.T @ C, C.T @ B, l2=10.0)
+    assert np.linalg.norm(shrunk) < np.linalg.norm(X)
+    sparse = nnls_gram(C.T @ C, C.T @ B, l1=5.0)
+    assert (sparse == 0).sum() > (X == 0).sum()
+
+
+def test_input_not_modified_and_empty():
+    rng = np.random.default_rng(2)
+    G = np.eye(3)
+    R = rng.standard_normal((3, 5))
+    copy = R.copy()
+    nnls_gram(G, R, l1=0.1, l2=0.1)
+    np.testing.assert_array_equal(R, copy)
+    assert nnls_gram(G, np.zeros((3, 0))).shape == (3, 0)
