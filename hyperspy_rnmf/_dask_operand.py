@@ -20,7 +20,6 @@ from hyperspy_rnmf._operand import (
     _solve_loadings,
     _with_ones,
     float_dtype,
-    residual_buffer,
 )
 
 
@@ -74,19 +73,20 @@ def _task_rmatmul(block, matrix):
 
 
 @_single_blas_thread
-def _task_products(block, start, components, with_stats, check_min):
-    stats = None
+def _task_products(block, start, components, with_stats, check_min, need_norm):
     if with_stats:
         stats = _block_stats(block, start, block.sum(axis=1), check_min)
         if not stats.finite:
             return stats, None, 0.0
-    rhs, norm = _block_products(block, components)
-    return stats, rhs, norm
+        return stats, (block @ components.T).astype(np.float64), stats.sum_squares
+    if need_norm:
+        return (None,) + _block_products(block, components)
+    return None, (block @ components.T).astype(np.float64), 0.0
 
 
 @_single_blas_thread
 def _task_exact_residual(block, loadings, components):
-    return _exact_residual(block, loadings, components, residual_buffer(block.shape[1]))
+    return _exact_residual(block, loadings, components)
 
 
 def _tree_sum(parts):
@@ -137,6 +137,7 @@ class DaskOperand:
             None if col_scale is None else np.asarray(col_scale, dtype=self.dtype)
         )
         self.progressbar = progressbar
+        self.sum_squares = None
         self.offsets = np.concatenate([[0], np.cumsum(x.chunks[0])]).astype(int)
 
     def _blocks(self):
@@ -178,9 +179,15 @@ class DaskOperand:
         task = delayed(_task_first_matmul)
         parts = [task(b, s, matrix, self.check_min) for s, _, b in self._blocks()]
         parts = self._compute(*parts)
-        stats = _merge_stats(p[0] for p in parts)
+        stats = self._first(p[0] for p in parts)
         out = np.concatenate([p[1] for p in parts], axis=0)
         return stats, np.ascontiguousarray(out[:, :-1])
+
+    def _first(self, stats):
+        stats = _merge_stats(stats)
+        if stats.finite:
+            self.sum_squares = stats.sum_squares
+        return stats
 
     def stats_and_rmatmul(self, matrix):
         from dask import delayed
@@ -193,7 +200,7 @@ class DaskOperand:
         stats = [p[0] for p in parts]
         total = _tree_sum([p[1] for p in parts])
         *stats, total = self._compute(*stats, total)
-        return _merge_stats(stats), np.ascontiguousarray(total[:-1].T)
+        return self._first(stats), np.ascontiguousarray(total[:-1].T)
 
     def matmul(self, matrix):
         from dask import delayed
@@ -214,9 +221,10 @@ class DaskOperand:
         from dask import delayed
 
         task = delayed(_task_products)
+        need_norm = self.sum_squares is None
         parts = self._compute(
             *[
-                task(b, s, components, with_stats, self.check_min)
+                task(b, s, components, with_stats, self.check_min, need_norm)
                 for s, _, b in self._blocks()
             ]
         )
@@ -224,7 +232,7 @@ class DaskOperand:
         if stats is not None and not stats.finite:
             return None, None, stats
         rhs = np.concatenate([p[1] for p in parts], axis=0)
-        norm = sum(p[2] for p in parts)
+        norm = sum(p[2] for p in parts) if need_norm or with_stats else self.sum_squares
         loadings, residual = _solve_loadings(rhs, norm, gram, l1, l2)
         loadings = loadings.astype(self.dtype)
         if residual < _CANCELLATION[self.dtype] * norm:

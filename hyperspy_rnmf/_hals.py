@@ -23,15 +23,12 @@ matrix and tensor factorizations", IEICE Trans. Fundamentals E92-A (2009) 708.
 import numpy as np
 
 
-def _sweep_rows(V, gram, rhs, l1, l2, work, old, first):
+def _sweep_rows(V, gram, rhs, l1, l2, work, old):
     """One HALS sweep over the rows of ``V`` for ``min 0.5 V^T G V - R^T V``.
 
-    Updates ``V`` in place and returns ``(change, violation)``: the squared
-    norm of the update and, on the ``first`` sweep after new products (else
-    0), the squared norm of the projected gradient before the update (zero at
-    a stationary point).
+    Updates ``V`` in place and returns the squared norm of the update.
     """
-    change = violation = 0.0
+    change = 0.0
     for j in range(V.shape[0]):
         denom = gram[j, j] + l2
         if denom <= 0:
@@ -43,39 +40,43 @@ def _sweep_rows(V, gram, rhs, l1, l2, work, old, first):
             work += l1
         if l2:
             work += l2 * row
-        if first:
-            np.minimum(work, 0.0, out=old)
-            np.copyto(old, work, where=row > 0)
-            violation += float(old @ old)
         np.copyto(old, row)
         work /= -denom
         work += row
         np.maximum(work, 0.0, out=row)
         np.subtract(row, old, out=old)
         change += float(old @ old)
-    return change, violation
+    return change
 
 
 def _accelerated_update(V, gram, rhs, l1, l2, work, old, max_sweeps):
     """Repeat HALS sweeps while they still pay (Gillis & Glineur 2012).
 
-    The products forming ``gram`` and ``rhs`` cost much more than a sweep, so
-    up to ``max_sweeps`` sweeps are run per product, stopping once a sweep
-    changes ``V`` by less than 10 % of the first sweep's change. Returns the
-    squared projected-gradient norm seen by the first sweep.
+    The products forming ``gram`` and ``rhs`` cost more than a sweep, so up
+    to ``max_sweeps`` sweeps are run per product, stopping once a sweep
+    changes ``V`` by less than 10 % of the first sweep's change.
     """
-    first, violation = _sweep_rows(V, gram, rhs, l1, l2, work, old, True)
+    first = _sweep_rows(V, gram, rhs, l1, l2, work, old)
     for _ in range(max_sweeps - 1):
-        change, _ = _sweep_rows(V, gram, rhs, l1, l2, work, old, False)
-        if change <= 0.01 * first:
+        if _sweep_rows(V, gram, rhs, l1, l2, work, old) <= 0.01 * first:
             break
-    return violation
+
+
+#: Iterations over which the decrease of the error is measured for stopping.
+WINDOW = 10
 
 
 def compressed_hals(
     Q, B, U, V, *, l1_u, l2_u, l1_v, l2_v, max_iter, tol, dtype=np.float64
 ):
-    """Factorize ``Q @ B ~ U @ V`` with ``U, V >= 0`` by accelerated HALS.
+    """Factorize ``Q @ B ~ U @ V`` with ``U, V >= 0`` by extrapolated HALS.
+
+    Each iteration updates ``V`` (up to 3 sweeps, Gillis & Glineur 2012) for
+    the extrapolated ``U``, extrapolates it, then updates ``U`` for the
+    extrapolated ``V`` and extrapolates it: ``Y = max(0, X_new + beta (X_new -
+    X_old))``. ``beta`` grows while the sketch error decreases and shrinks,
+    with a restart from the plain iterate, when it increases (Ang & Gillis
+    2019). This halves the number of iterations on 4D-STEM-like data.
 
     Parameters
     ----------
@@ -90,16 +91,23 @@ def compressed_hals(
         Penalties on ``U`` and ``V``.
     max_iter : int
     tol : float
-        Stop when the norm of the projected gradient falls below ``tol``
-        times its value at the initial factors (scikit-learn's criterion for
-        coordinate descent).
+        Stop when the best error of the sketch improved by less than ``tol``
+        (relative) during the last ``WINDOW`` = 10 iterations (the best, not
+        the last: extrapolation makes the error non-monotonic).
+    dtype : numpy.dtype
+        Working precision (float32 for float32 data).
 
     Returns
     -------
-    U, V : numpy.ndarray (float64)
+    U, V : numpy.ndarray
         The factors.
     n_iter : int
     converged : bool
+
+    References
+    ----------
+    A. M. S. Ang and N. Gillis, "Accelerating nonnegative matrix factorization
+    algorithms using extrapolation", Neural Computation 31 (2019) 417-439.
     """
     Qt = np.ascontiguousarray(Q.T, dtype=dtype)  # (l, M)
     Q = np.asarray(Q, dtype=dtype)
@@ -108,41 +116,57 @@ def compressed_hals(
     V = np.array(V, dtype=dtype, order="C")
     (k, M), N = Ut.shape, V.shape[1]
     l = Q.shape[1]
-    # Sweeps of V per product: 1 + 0.5 * (cost of the products / cost of a
-    # sweep), as Gillis & Glineur suggest. Repeated sweeps of the tall factor
-    # U did not pay off in our measurements (the products with Q cost only a
-    # few sweeps), so U gets one sweep per product.
-    sweeps_v = 1 + int(0.5 * (M * l * k + l * k * N) / (N * k * (k + 1)))
+    # Sweeps of V per product: Gillis & Glineur suggest 1 + 0.5 * (cost of
+    # the products / cost of a sweep); in NumPy a sweep of the short factor is
+    # dominated by call overhead, so more than 3 did not pay in our
+    # measurements. Repeated sweeps of the tall factor U did not pay either.
+    sweeps_v = min(3, 1 + int(0.5 * (M * l * k + l * k * N) / (N * k * (k + 1))))
     AVt_t = np.empty((k, M), dtype)
     work_u, work_v = np.empty(M, dtype), np.empty(N, dtype)
     old_u, old_v = np.empty(M, dtype), np.empty(N, dtype)
-    UtU = Ut @ Ut.T
-    # Round-off floor of the projected gradient: a gradient of relative size
-    # ~eps cannot be reduced further, whatever the initial gradient was (an
-    # initialisation that is already optimal, e.g. rank 1, would never reach
-    # the relative tolerance otherwise).
-    scale = float(np.einsum("ij,ij->", B, B, dtype=np.float64)) * (
-        float(np.einsum("ij,ij->", Ut, Ut, dtype=np.float64))
-        + float(np.einsum("ij,ij->", V, V, dtype=np.float64))
-    )
-    floor = (100 * np.finfo(dtype).eps) ** 2 * scale
-    initial = None
+    Uy, U_prev = Ut.copy(), np.empty_like(Ut)
+    Vy, V_prev = V.copy(), np.empty_like(V)
+    b_sq = float(np.einsum("ij,ij->", B, B, dtype=np.float64))
+    beta, beta_max = 0.5, 1.0
+    errors = []
     converged = False
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
-        UtA = (Ut @ Q) @ B
-        violation = _accelerated_update(
-            V, UtU, UtA, l1_v, l2_v, work_v, old_v, sweeps_v
+        UtA = (Uy @ Q) @ B
+        UyUy = Uy @ Uy.T
+        np.copyto(V_prev, V)
+        _accelerated_update(V, UyUy, UtA, l1_v, l2_v, work_v, old_v, sweeps_v)
+        # error of (Uy, V) from the small products at hand, in float64
+        V64 = V.astype(np.float64)
+        err_sq = (
+            b_sq
+            - 2.0 * float(np.vdot(V64, UtA))
+            + float(np.vdot(UyUy.astype(np.float64), V64 @ V64.T))
         )
-        np.matmul((B @ V.T).T, Qt, out=AVt_t)
-        violation += _accelerated_update(
-            Ut, V @ V.T, AVt_t, l1_u, l2_u, work_u, old_u, 1
-        )
-        UtU = Ut @ Ut.T
-        if initial is None:
-            initial = violation
-        if violation <= max(tol**2 * initial, floor):
-            converged = True
-            break
+        error = np.sqrt(max(err_sq, 0.0))
+        _extrapolate(Vy, V, V_prev, beta)
+        np.matmul((B @ Vy.T).T, Qt, out=AVt_t)
+        np.copyto(U_prev, Ut)
+        _accelerated_update(Ut, Vy @ Vy.T, AVt_t, l1_u, l2_u, work_u, old_u, 1)
+        if errors and error > errors[-1]:  # restart from the plain iterate, damp
+            np.copyto(Uy, Ut)
+            beta_max, beta = beta, beta / 1.5
+        else:
+            _extrapolate(Uy, Ut, U_prev, beta)
+            beta, beta_max = min(beta_max, 1.05 * beta), min(1.0, 1.01 * beta_max)
+        errors.append(error)
+        if len(errors) > WINDOW:
+            before, recent = min(errors[:-WINDOW]), min(errors[-WINDOW:])
+            if before - recent <= tol * recent:
+                converged = True
+                break
     return Ut.T, V, n_iter, converged
+
+
+def _extrapolate(out, new, old, beta):
+    """``out = max(0, new + beta (new - old))``, in place."""
+    np.subtract(new, old, out=out)
+    out *= beta
+    out += new
+    np.maximum(out, 0.0, out=out)

@@ -3,9 +3,10 @@
 RandomizedNMF only touches the data through a handful of streaming passes:
 ``X @ M``, ``X.T @ M`` (``M`` a thin matrix), summary statistics, and a final
 projection of every row onto the components. This module provides those
-passes for NumPy arrays (a loop over row blocks) and dask arrays (one task
-graph per pass, computed chunk by chunk), so that neither backend ever holds
-more than one block of the data in a floating-point type.
+passes for NumPy arrays (:class:`NumpyOperand`, a loop over row blocks, or one
+BLAS call when the array can be used as it is); ``_dask_operand`` maps the
+same block kernels over dask chunks. Neither backend ever holds more than one
+block of the data in a floating-point type.
 
 Rows and columns can be selected (navigation and signal masks) and scaled
 (Poisson normalisation) on the fly: the user's array is never modified.
@@ -21,6 +22,15 @@ from hyperspy_rnmf._nnls import nnls_gram
 #: block into a new float64 array took 20x longer than copying it into an
 #: existing buffer).
 BLOCK_BYTES = 2**24
+
+#: Size of the pieces reduced at once (statistics, exact residuals): small
+#: enough to stay in cache while several reductions read them.
+CACHE_BYTES = 2**21
+
+#: Relative size of the squared residual below which the one-pass identity
+#: ``|x|^2 - 2 w.(Hx) + w^T G w`` loses too many digits to round-off (float32
+#: products carry ~1e-6 relative error) and the residual is recomputed exactly.
+_CANCELLATION = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-11}
 
 
 def float_dtype(dtype):
@@ -41,17 +51,23 @@ def float_dtype(dtype):
 class BlockStats:
     """What the first pass learns about the data besides the sketch.
 
-    ``total`` is the sum of all values, ``minimum`` the smallest value;
-    ``finite`` is False if any value is NaN or infinite. ``argmin`` and
-    ``argbad`` locate a negative and a non-finite value (row, column).
+    ``total`` and ``sum_squares`` are the sum and the sum of squares of all
+    values, ``minimum`` the smallest value; ``finite`` is False if any value
+    is NaN or infinite. ``argmin`` and ``argbad`` locate a negative and a
+    non-finite value (row, column).
     """
 
-    def __init__(self, minimum=np.inf, total=0.0, finite=True, argmin=None, argbad=None):
+    def __init__(self, minimum=np.inf, total=0.0, sum_squares=0.0):
         self.minimum = minimum
         self.total = total
-        self.finite = finite
-        self.argmin = argmin
-        self.argbad = argbad
+        self.sum_squares = sum_squares
+        self.finite = True
+        self.argmin = None
+        self.argbad = None
+
+
+def _rows_per_piece(n_cols, itemsize):
+    return max(1, CACHE_BYTES // max(1, n_cols * itemsize))
 
 
 def _block_stats(block, row_offset, sums, check_min):
@@ -59,8 +75,9 @@ def _block_stats(block, row_offset, sums, check_min):
 
     ``sums`` are row or column sums of the block (computed with the pass's
     matrix product): any NaN or infinity makes them non-finite, so the block
-    itself is searched only when something is wrong. ``check_min`` is False
-    for unsigned integer data, which cannot be negative.
+    itself is searched only when something is wrong. The minimum (skipped for
+    unsigned integer data, ``check_min=False``) and the sum of squares are
+    reduced piece by piece while each piece is in cache.
     """
     stats = BlockStats(total=float(np.sum(sums, dtype=np.float64)))
     if block.size == 0:
@@ -70,9 +87,18 @@ def _block_stats(block, row_offset, sums, check_min):
         stats.finite = False
         stats.argbad = (int(bad[0]) + row_offset, int(bad[1]))
         return stats
+    step = _rows_per_piece(block.shape[1], block.itemsize)
+    minimum, squares = np.inf, 0.0
+    for start in range(0, block.shape[0], step):
+        piece = block[start : start + step]
+        if check_min:
+            minimum = min(minimum, float(piece.min()))
+        flat = piece.reshape(-1)
+        squares += float(np.dot(flat, flat))
+    stats.sum_squares = squares
     if check_min:
-        stats.minimum = float(block.min())
-        if stats.minimum < 0:
+        stats.minimum = minimum
+        if minimum < 0:
             neg = np.unravel_index(np.argmin(block), block.shape)
             stats.argmin = (int(neg[0]) + row_offset, int(neg[1]))
     return stats
@@ -82,6 +108,7 @@ def _merge_stats(stats):
     merged = BlockStats()
     for item in stats:
         merged.total += item.total
+        merged.sum_squares += item.sum_squares
         if not item.finite and merged.finite:
             merged.finite, merged.argbad = False, item.argbad
         if item.minimum < merged.minimum:
@@ -89,13 +116,14 @@ def _merge_stats(stats):
     return merged
 
 
-#: Relative size of the squared residual below which the float32 identity
-#: ``|x|^2 - 2 w.(Hx) + w^T G w`` loses too many digits to round-off and the
-#: residual is recomputed exactly (float32 products carry ~1e-6 relative error).
-_CANCELLATION = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-11}
-
-#: Rows converted to float64 at once for an exact residual (cache-sized).
-_CACHE_BYTES = 2**21
+def _block_sums(block, start, stop, row_keep, col_keep):
+    """Row sums over the kept columns and column sums over the kept rows."""
+    kept = block if col_keep is None else block[:, col_keep]
+    row_sums = kept.sum(axis=1, dtype=np.float64)
+    if row_keep is not None:
+        block = block[row_keep[start:stop]]
+    col_sums = block.sum(axis=0, dtype=np.float64)
+    return row_sums, col_sums
 
 
 def _block_products(block, components):
@@ -106,7 +134,7 @@ def _block_products(block, components):
 
 
 def _solve_loadings(rhs, norm, gram, l1, l2):
-    """Loadings by NNLS from ``rhs = X @ H.T`` and the squared residual.
+    """Loadings by NNLS from ``rhs = X @ H.T``, and the squared residual.
 
     The residual comes from ``|X|^2 - 2 <W, X H^T> + <W^T W, H H^T>``.
     """
@@ -119,14 +147,12 @@ def _solve_loadings(rhs, norm, gram, l1, l2):
     return loadings, max(float(residual), 0.0)
 
 
-def _exact_residual(block, loadings, components, buffer):
-    """Squared norm of ``block - loadings @ components`` in float64.
-
-    Works a few cache-sized rows at a time in the float64 ``buffer``.
-    """
+def _exact_residual(block, loadings, components):
+    """Squared norm of ``block - loadings @ components``, in float64 pieces."""
     components = np.asarray(components, dtype=np.float64)
     loadings = np.asarray(loadings, dtype=np.float64)
-    step = buffer.shape[0]
+    step = _rows_per_piece(block.shape[1], 8)
+    buffer = np.empty((min(step, block.shape[0]), block.shape[1]))
     total = 0.0
     for start in range(0, block.shape[0], step):
         stop = min(start + step, block.shape[0])
@@ -135,24 +161,6 @@ def _exact_residual(block, loadings, components, buffer):
         part -= block[start:stop]
         total += float(np.einsum("ij,ij->", part, part))
     return total
-
-
-def residual_buffer(n_cols):
-    """A reusable float64 buffer of a few rows for :func:`_exact_residual`."""
-    return np.empty((max(1, _CACHE_BYTES // max(1, 8 * n_cols)), n_cols))
-
-
-def _block_sums(block, start, stop, row_keep, col_keep):
-    """Row sums over the kept columns and column sums over the kept rows."""
-    if col_keep is not None:
-        kept = block[:, col_keep]
-    else:
-        kept = block
-    row_sums = kept.sum(axis=1, dtype=np.float64)
-    if row_keep is not None:
-        block = block[row_keep[start:stop]]
-    col_sums = block.sum(axis=0, dtype=np.float64)
-    return row_sums, col_sums
 
 
 def _with_ones(matrix):
@@ -172,6 +180,11 @@ class NumpyOperand:
         Indices of the rows / columns taken into account (None: all).
     row_scale, col_scale : numpy.ndarray or None
         Factors by which each selected row / column is divided.
+
+    Attributes
+    ----------
+    sum_squares : float or None
+        Squared norm of the data, known after the first pass.
     """
 
     def __init__(self, data, rows=None, cols=None, row_scale=None, col_scale=None):
@@ -189,6 +202,18 @@ class NumpyOperand:
         )
         per_row = max(1, n_cols * self.dtype.itemsize)
         self.block_rows = max(1, BLOCK_BYTES // per_row)
+        self.sum_squares = None
+
+    def _whole(self):
+        """The data as one float array when nothing needs converting, else None."""
+        plain = (
+            self.rows is None
+            and self.cols is None
+            and self.row_scale is None
+            and self.col_scale is None
+            and self.data.dtype == self.dtype
+        )
+        return np.asarray(self.data) if plain else None
 
     def _blocks(self):
         """Yield ``(start, stop, float_block)`` over the selected rows.
@@ -232,17 +257,6 @@ class NumpyOperand:
                 out /= self.row_scale[start:stop, None].astype(self.dtype)
             yield start, stop, out
 
-    def _whole(self):
-        """The data as one float array when no block needs converting, else None."""
-        plain = (
-            self.rows is None
-            and self.cols is None
-            and self.row_scale is None
-            and self.col_scale is None
-            and self.data.dtype == self.dtype
-        )
-        return np.asarray(self.data) if plain else None
-
     def sums(self, row_keep=None, col_keep=None):
         """Row sums over kept columns (every row) and column sums over kept rows.
 
@@ -257,6 +271,12 @@ class NumpyOperand:
             col_sums += cols
         return row_sums, col_sums
 
+    def _first(self, stats):
+        stats = stats if isinstance(stats, BlockStats) else _merge_stats(stats)
+        if stats.finite:
+            self.sum_squares = stats.sum_squares
+        return stats
+
     def stats_and_matmul(self, matrix):
         """First pass: statistics and ``X @ matrix`` together."""
         matrix = _with_ones(matrix)
@@ -264,13 +284,13 @@ class NumpyOperand:
         if whole is not None:
             out = whole @ matrix
             stats = _block_stats(whole, 0, out[:, -1], self.check_min)
-            return stats, np.ascontiguousarray(out[:, :-1])
+            return self._first(stats), np.ascontiguousarray(out[:, :-1])
         out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
         stats = []
         for start, stop, block in self._blocks():
             np.matmul(block, matrix, out=out[start:stop])
             stats.append(_block_stats(block, start, out[start:stop, -1], self.check_min))
-        return _merge_stats(stats), np.ascontiguousarray(out[:, :-1])
+        return self._first(stats), np.ascontiguousarray(out[:, :-1])
 
     def stats_and_rmatmul(self, matrix):
         """First pass: statistics and ``X.T @ matrix`` together."""
@@ -279,14 +299,14 @@ class NumpyOperand:
         if whole is not None:
             out = matrix.T @ whole
             stats = _block_stats(whole, 0, out[-1], self.check_min)
-            return stats, np.ascontiguousarray(out[:-1].T)
+            return self._first(stats), np.ascontiguousarray(out[:-1].T)
         out = np.zeros((matrix.shape[1], self.shape[1]), dtype=self.dtype)
         stats = []
         for start, stop, block in self._blocks():
             part = matrix[start:stop].T @ block
             out += part
             stats.append(_block_stats(block, start, part[-1], self.check_min))
-        return _merge_stats(stats), np.ascontiguousarray(out[:-1].T)
+        return self._first(stats), np.ascontiguousarray(out[:-1].T)
 
     def matmul(self, matrix):
         """``X @ matrix`` for a thin ``matrix`` of shape (n_cols, l)."""
@@ -314,28 +334,37 @@ class NumpyOperand:
         One pass; a second one computes the residual exactly when the fit is so
         close that the one-pass identity would be dominated by round-off.
         With ``with_stats``, the statistics of the data are gathered too (third
-        item of the result, else None).
+        item of the result, else None) and NaN, inf stop the pass early.
         """
-        rhs = np.empty((self.shape[0], components.shape[0]))
-        norm = 0.0
-        stats = []
-        for start, stop, block in self._blocks():
+        whole = self._whole()
+        stats = None
+        if whole is not None and self.sum_squares is not None and not with_stats:
+            rhs = (whole @ components.T).astype(np.float64)
+            norm = self.sum_squares
+        else:
+            rhs = np.empty((self.shape[0], components.shape[0]))
+            norm = 0.0
+            parts = []
+            for start, stop, block in self._blocks():
+                if with_stats:
+                    part = _block_stats(block, start, block.sum(axis=1), self.check_min)
+                    parts.append(part)
+                    if not part.finite:
+                        break
+                    rhs[start:stop] = block @ components.T
+                    norm += part.sum_squares
+                else:
+                    rhs[start:stop], block_norm = _block_products(block, components)
+                    norm += block_norm
             if with_stats:
-                sums = block.sum(axis=1)
-                stats.append(_block_stats(block, start, sums, self.check_min))
-                if not stats[-1].finite:
-                    break
-            rhs[start:stop], block_norm = _block_products(block, components)
-            norm += block_norm
-        stats = _merge_stats(stats) if with_stats else None
-        if stats is not None and not stats.finite:
-            return None, None, stats
+                stats = _merge_stats(parts)
+                if not stats.finite:
+                    return None, None, stats
         loadings, residual = _solve_loadings(rhs, norm, gram, l1, l2)
         loadings = loadings.astype(self.dtype)
         if residual < _CANCELLATION[self.dtype] * norm:
-            buffer = residual_buffer(self.shape[1])
             residual = sum(
-                _exact_residual(block, loadings[start:stop], components, buffer)
+                _exact_residual(block, loadings[start:stop], components)
                 for start, stop, block in self._blocks()
             )
         return loadings, residual, stats

@@ -95,7 +95,9 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     Finds non-negative ``W`` (n_samples, n_components) and ``H``
     (n_components, n_features) minimising ``0.5 |X - W H|_F^2`` plus optional
-    penalties, reading ``X`` in ``2 n_power_iter + 3`` streaming passes.
+    penalties. ``X`` is read in ``2 n_power_iter + 2 + max(1, 2 n_refine_iter)``
+    streaming passes (6 with the defaults); everything else works on the
+    sketch, whose size does not depend on the number of samples or features.
 
     Parameters
     ----------
@@ -105,14 +107,14 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     init : {'nndsvdar', 'nndsvd', 'nndsvda', 'random', 'custom'}, default 'nndsvdar'
         Initialisation, computed from the sketch (no pass over the data).
         'custom' uses the ``W`` and ``H`` passed to :meth:`fit`.
-    oversample : int, default 20
+    oversample : int, default 10
         Extra random directions of the sketch: its size is
         ``min(n_components + oversample, min(X.shape))``.
-    n_power_iter : int, default 2
+    n_power_iter : int, default 1
         Power iterations of the range finder (two passes each).
     tol : float, default 1e-4
-        Stop when the decrease of the sketch error during one iteration,
-        relative to the error at initialisation, falls below ``tol``.
+        Stop when the best error of the sketch improved by less than ``tol``
+        (relative) during the last 10 iterations.
     max_iter : int, default 500
         Maximum number of HALS iterations; a ConvergenceWarning is raised
         when it is reached.
@@ -176,8 +178,8 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         n_components=None,
         *,
         init="nndsvdar",
-        oversample=20,
-        n_power_iter=2,
+        oversample=10,
+        n_power_iter=1,
         tol=1e-4,
         max_iter=500,
         random_state=None,

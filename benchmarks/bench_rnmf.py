@@ -1,0 +1,200 @@
+"""RandomizedNMF against scikit-learn's NMF on data of the size of Werbrouck et al. (2025).
+
+Data: 2028 probe positions (52 x 39) x 187 x 187 pixels, float32, a planted
+non-negative low-rank structure (k = 3 and k = 8 phases, see
+:func:`hyperspy_rnmf.datasets.synthetic_4dstem`) with Poisson counts.
+
+For each k, in one run:
+
+* scikit-learn ``NMF(init="nndsvdar", solver="cd", max_iter=200)``: time and
+  final error;
+* RandomizedNMF with default settings: time, error, passes over the data;
+* the time RandomizedNMF needs to reach the same or a lower error (defaults
+  first, then smaller ``tol`` until it gets there);
+* one pass over the data, ``X @ Omega`` with a random ``Omega`` of
+  ``k + oversample`` columns: the floor any method that reads the data pays;
+* peak memory of RandomizedNMF in a fresh process, relative to the data size.
+
+Errors are relative Frobenius errors computed exactly in float64 for both
+methods. Timings on shared machines are noisy: compare the ratios of one run.
+
+Usage::
+
+    python benchmarks/bench_rnmf.py            # full benchmark (~10 min)
+    python benchmarks/bench_rnmf.py --quick    # smaller data, for a smoke test
+"""
+
+import argparse
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR", str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "numba")
+)
+
+import numpy as np  # noqa: E402
+
+from hyperspy_rnmf import RandomizedNMF  # noqa: E402
+from hyperspy_rnmf.datasets import synthetic_4dstem  # noqa: E402
+from hyperspy_rnmf.matching import match_components, relative_error  # noqa: E402
+
+MEMORY_SCRIPT = """
+import sys, threading, time
+import numpy as np
+from hyperspy_rnmf import RandomizedNMF
+
+def rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+
+X = np.load(sys.argv[1])
+RandomizedNMF(2, random_state=0, max_iter=5).fit(X[:64])  # warm up imports
+before = rss_mb()
+peak, done = [before], [False]
+
+def sample():
+    while not done[0]:
+        peak[0] = max(peak[0], rss_mb())
+        time.sleep(0.001)
+
+thread = threading.Thread(target=sample)
+thread.start()
+RandomizedNMF(int(sys.argv[2]), random_state=0).fit(X)
+done[0] = True
+thread.join()
+print(before, peak[0], X.nbytes / 2**20)
+"""
+
+
+def median_time(func, repeats):
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), result
+
+
+def one_pass_time(X, n_columns, repeats=5):
+    omega = np.random.default_rng(0).standard_normal((X.shape[1], n_columns)).astype(X.dtype)
+    return median_time(lambda: X @ omega, repeats)[0]
+
+
+def fit_rnmf(X, **options):
+    model = RandomizedNMF(**options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        W = model.fit_transform(X)
+    return model, W
+
+
+def peak_memory(X, k):
+    """Data size plus the RSS a fit adds at its peak, in a fresh process (MB).
+
+    RSS is sampled every millisecond during the fit; the data are loaded
+    before the fit starts, so ``peak - before`` is what the fit itself needs.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / "X.npy"
+        np.save(path, X)
+        out = subprocess.run(
+            [sys.executable, "-c", MEMORY_SCRIPT, str(path), str(k)],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()
+    before, peak, data_mb = map(float, out)
+    return peak - before + data_mb, data_mb
+
+
+def bench(k, nav, sig, repeats):
+    s, truth = synthetic_4dstem(k, nav, sig, random_state=k, dtype="float32")
+    X = s.data.reshape(s.axes_manager.navigation_size, -1)
+    row = {"k": k, "shape": X.shape}
+    row["pass"] = one_pass_time(X, k + RandomizedNMF().oversample)
+
+    t0 = time.perf_counter()
+    from sklearn.decomposition import NMF
+
+    sk = NMF(k, init="nndsvdar", solver="cd", max_iter=200, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        W_sk = sk.fit_transform(X)
+    row["sk_time"] = time.perf_counter() - t0
+    row["sk_err"] = relative_error(X, W_sk, sk.components_)
+    row["sk_iter"] = sk.n_iter_
+    row["sk_cos"] = match_components(sk.components_, truth["factors"]).min()
+
+    row["def_time"], (model, W) = median_time(lambda: fit_rnmf(X, n_components=k, random_state=0), repeats)
+    row["def_err"] = relative_error(X, W, model.components_)
+    row["def_passes"] = model.n_passes_
+    row["def_iter"] = model.n_iter_
+    row["def_cos"] = match_components(model.components_, truth["factors"]).min()
+
+    row["match_time"], row["match_err"], row["match_tol"] = None, None, None
+    for tol in (1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6):
+        t, (model, W) = median_time(
+            lambda: fit_rnmf(X, n_components=k, random_state=0, tol=tol, max_iter=5000),
+            repeats,
+        )
+        err = relative_error(X, W, model.components_)
+        if err <= row["sk_err"]:
+            row["match_time"], row["match_err"], row["match_tol"] = t, err, tol
+            break
+    row["peak_mb"], row["data_mb"] = peak_memory(X, k)
+    return row
+
+
+def report(rows):
+    lines = [
+        "| k | data | one pass (s) | scikit-learn NMF: time (s) / rel. error | "
+        "RandomizedNMF defaults: time (s) / rel. error / passes | time in passes | "
+        "RNMF to reach scikit-learn's error: time (s) (tol) | speed-up at equal error | "
+        "peak memory / data size |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        speedup = r["sk_time"] / r["match_time"] if r["match_time"] else float("nan")
+        match = (
+            f"{r['match_time']:.2f} (tol={r['match_tol']:g})" if r["match_time"] else "not reached"
+        )
+        lines.append(
+            f"| {r['k']} | {r['shape'][0]} x {r['shape'][1]} float32 | {r['pass']:.3f} | "
+            f"{r['sk_time']:.1f} / {r['sk_err']:.6f} | "
+            f"{r['def_time']:.2f} / {r['def_err']:.6f} / {r['def_passes']} | "
+            f"{r['def_time'] / r['pass']:.1f} | {match} | {speedup:.0f}x | "
+            f"{r['peak_mb'] / r['data_mb']:.2f} |"
+        )
+    lines.append("")
+    lines.append(
+        "Worst cosine between a planted phase pattern and its factor: "
+        + ", ".join(
+            f"k={r['k']}: RNMF {r['def_cos']:.4f}, scikit-learn {r['sk_cos']:.4f}" for r in rows
+        )
+    )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small data, smoke test")
+    parser.add_argument("--ks", type=int, nargs="+", default=[3, 8])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    nav, sig = ((20, 16), (48, 48)) if args.quick else ((52, 39), (187, 187))
+    rows = []
+    for k in args.ks:
+        rows.append(bench(k, nav, sig, args.repeats))
+        print(report(rows[-1:]).splitlines()[-3], flush=True)
+    table = report(rows)
+    print("\n" + table)
+    return table
+
+
+if __name__ == "__main__":
+    main()
