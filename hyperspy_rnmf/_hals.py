@@ -23,7 +23,7 @@ matrix and tensor factorizations", IEICE Trans. Fundamentals E92-A (2009) 708.
 import numpy as np
 
 
-def _sweep_rows(V, gram, rhs, l1, l2, work, old):
+def sweep_rows(V, gram, rhs, l1, l2, work, old):
     """One HALS sweep over the rows of ``V`` for ``min 0.5 V^T G V - R^T V``.
 
     Updates ``V`` in place and returns the squared norm of the update.
@@ -56,9 +56,9 @@ def _accelerated_update(V, gram, rhs, l1, l2, work, old, max_sweeps):
     to ``max_sweeps`` sweeps are run per product, stopping once a sweep
     changes ``V`` by less than 10 % of the first sweep's change.
     """
-    first = _sweep_rows(V, gram, rhs, l1, l2, work, old)
+    first = sweep_rows(V, gram, rhs, l1, l2, work, old)
     for _ in range(max_sweeps - 1):
-        if _sweep_rows(V, gram, rhs, l1, l2, work, old) <= 0.01 * first:
+        if sweep_rows(V, gram, rhs, l1, l2, work, old) <= 0.01 * first:
             break
 
 

@@ -34,7 +34,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hyperspy_rnmf._hals import compressed_hals
+from hyperspy_rnmf._hals import compressed_hals, sweep_rows
 from hyperspy_rnmf._init import INIT_METHODS, nndsvd_from_sketch, random_init
 from hyperspy_rnmf._nnls import nnls_gram
 from hyperspy_rnmf._operand import NumpyOperand, float_dtype
@@ -377,7 +377,7 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         for i in range(self.n_refine_iter):
             if i > 0:
                 W = self._project(operand, H)[0]
-            H = self._update_components(operand, W)
+            H = self._update_components(operand, W, H)
         totals = H.sum(axis=1)
         H = H / np.where(totals > 0, totals, 1.0)[:, None]
         loadings, residual, _ = self._project(operand, H)
@@ -389,13 +389,26 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.n_passes_ = sketch.n_passes + max(1, 2 * self.n_refine_iter)
         return np.ascontiguousarray(loadings[:, order])
 
-    def _update_components(self, operand, W):
-        """Exact NNLS update of ``H`` for fixed ``W`` on the full data (one pass)."""
+    def _update_components(self, operand, W, H=None):
+        """Update ``H`` for fixed ``W`` on the full data (one pass).
+
+        From a current ``H``, HALS sweeps until they change ``H`` by less than
+        0.1 % (at most 20); without one, exact NNLS per column.
+        """
         n_samples, n_features = operand.shape
         _, _, l1_H, l2_H = self._regularization(n_samples, n_features)
         W = np.asarray(W, dtype=np.float64)
         WtX = operand.rmatmul(W.astype(operand.dtype)).T
-        return nnls_gram(W.T @ W, WtX, l1=l1_H, l2=l2_H)
+        gram = W.T @ W
+        if H is None:
+            return nnls_gram(gram, WtX, l1=l1_H, l2=l2_H)
+        H = np.array(H, dtype=np.float64)
+        work, old = np.empty(H.shape[1]), np.empty(H.shape[1])
+        size = float(np.vdot(H, H))
+        for _ in range(20):
+            if sweep_rows(H, gram, WtX, l1_H, l2_H, work, old) <= 1e-6 * size:
+                break
+        return H
 
     def _project(self, operand, components, with_stats=False):
         n_samples, n_features = operand.shape
