@@ -49,10 +49,13 @@ data = rng.poisson(20 * rng.random((12, 2)) @ rng.random((2, 40))).astype(float)
 
 
 def test_pth_file_installed():
-    site = pathlib.Path(hyperspy_rnmf.__file__).parent.parent
-    pth = site / "hyperspy_rnmf.pth"
-    assert pth.is_file(), f"{pth} missing: install the package (pip install .)"
-    assert "hyperspy_rnmf._autoload" in pth.read_text()
+    import site
+
+    folders = site.getsitepackages() + [site.getusersitepackages()]
+    found = [pathlib.Path(f) / "hyperspy_rnmf.pth" for f in folders]
+    found = [p for p in found if p.is_file()]
+    assert found, f"hyperspy_rnmf.pth not in {folders}: install the package"
+    assert "hyperspy_rnmf._autoload" in found[0].read_text()
 
 
 def test_extension_entry_point_and_yaml():
