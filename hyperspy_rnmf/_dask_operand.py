@@ -1,20 +1,30 @@
-"""The data matrix as a dask array: every pass is one task graph over row chunks.
+"""The data matrix as a dask array: every pass is one task graph over chunks.
 
-Each pass maps the same block kernels as :class:`~hyperspy_rnmf._operand.NumpyOperand`
-over the chunks of whole rows (``X @ M`` is concatenated, ``X.T @ M`` is summed
-in a tree), and only small results come back: the data are never materialised.
-Blocks are converted to float (and scaled) inside each task, and BLAS runs with
-one thread per task so that dask's worker threads do not oversubscribe the
-cores. Works on any dask scheduler, including a ``dask.distributed`` client.
+The data may keep their N-D shape (navigation axes first, then signal axes,
+as a lazy HyperSpy signal holds them): each chunk of the navigation axes is a
+block of rows of the (navigation x signal) matrix, with known row numbers, so
+the array is never reshaped or rechunked along the navigation, whatever its
+chunking (uneven chunks included). Every pass maps the block kernels of
+:mod:`hyperspy_rnmf._operand` over the chunks: ``X @ M`` is scattered back by
+row number, ``X.T @ M`` is summed in a tree, and only small results come back.
+The thin matrices of a pass enter the graph once, as one shared key.
+
+Blocks are converted to float (and masked, scaled) inside each task, and BLAS
+runs with one thread per task so that dask's worker threads do not
+oversubscribe the cores. Works on any dask scheduler, including a
+``dask.distributed`` client, which recomputes the pieces of a lost worker.
+
+Memory: each running task holds one chunk in its stored dtype and once more in
+float; everything else is small (see the user guide for the formula).
 """
 
 import numpy as np
 
 from hyperspy_rnmf._operand import (
     _CANCELLATION,
-    _block_sums,
     _block_products,
     _block_stats,
+    _block_sums,
     _exact_residual,
     _merge_stats,
     _solve_loadings,
@@ -22,135 +32,195 @@ from hyperspy_rnmf._operand import (
     float_dtype,
 )
 
-
-def _single_blas_thread(func):
-    """Run ``func`` with BLAS limited to one thread (inside dask tasks)."""
-
-    def wrapper(*args):
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="blas"):
-            return func(*args)
-
-    wrapper.__name__ = func.__name__
-    return wrapper
+_CONTROLLER = None
 
 
-def _prepare(block, start, stop, dtype, row_scale, col_scale):
-    block = np.asarray(block)
-    out = block.astype(dtype, copy=row_scale is not None or col_scale is not None)
+def _blas_single_thread():
+    """Context limiting BLAS to one thread (threadpoolctl, controller cached)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+def _prepare(block, local_rows, row_scale, cols, col_scale, dtype, n_sig):
+    """A chunk as float rows: selected rows and columns, scaled."""
+    block = np.asarray(block).reshape(-1, n_sig)
+    if local_rows is not None:
+        block = block[local_rows]
+    if cols is not None:
+        block = block[:, cols]
+    copy = row_scale is not None or col_scale is not None
+    out = block.astype(dtype, copy=copy)
     if col_scale is not None:
         out /= col_scale
     if row_scale is not None:
-        out /= row_scale[start:stop, None].astype(dtype)
+        out /= row_scale[:, None].astype(dtype)
     return out
 
 
-@_single_blas_thread
-def _task_first_matmul(block, start, matrix, check_min):
-    out = block @ matrix
-    return _block_stats(block, start, out[:, -1], check_min), out
+def _task_first_matmul(chunk, prep, rows, matrix, check_min):
+    block = _prepare_shared(chunk, *prep)
+    with _blas_single_thread():
+        out = block @ matrix
+        return _block_stats(block, rows, out[:, -1], check_min), out
 
 
-@_single_blas_thread
-def _task_first_rmatmul(block, start, matrix, check_min):
-    out = matrix.T @ block
-    return _block_stats(block, start, out[-1], check_min), out
+def _task_first_rmatmul(chunk, prep, rows, matrix, check_min):
+    block = _prepare_shared(chunk, *prep)
+    with _blas_single_thread():
+        out = matrix[rows].T @ block
+        return _block_stats(block, rows, out[-1], check_min), out
 
 
-def _task_sums(block, start, stop, row_keep, col_keep):
-    return _block_sums(block, start, stop, row_keep, col_keep)
+def _task_matmul(chunk, prep, matrix):
+    block = _prepare_shared(chunk, *prep)
+    with _blas_single_thread():
+        return block @ matrix
 
 
-@_single_blas_thread
-def _task_matmul(block, matrix):
-    return block @ matrix
+def _task_rmatmul(chunk, prep, rows, matrix):
+    block = _prepare_shared(chunk, *prep)
+    with _blas_single_thread():
+        return matrix[rows].T @ block
 
 
-@_single_blas_thread
-def _task_rmatmul(block, matrix):
-    return matrix.T @ block
+def _task_sums(chunk, prep, rows, row_keep, col_keep):
+    block = _prepare_shared(chunk, *prep)
+    keep = None if row_keep is None else row_keep[rows]
+    return _block_sums(block, 0, len(rows), keep, col_keep)
 
 
-@_single_blas_thread
-def _task_products(block, start, components, with_stats, check_min, need_norm):
-    if with_stats:
-        stats = _block_stats(block, start, block.sum(axis=1), check_min)
-        if not stats.finite:
-            return stats, None, 0.0
-        return stats, (block @ components.T).astype(np.float64), stats.sum_squares
-    if need_norm:
-        return (None,) + _block_products(block, components)
-    return None, (block @ components.T).astype(np.float64), 0.0
+def _task_products(chunk, prep, rows, components, with_stats, check_min, need_norm):
+    block = _prepare_shared(chunk, *prep)
+    with _blas_single_thread():
+        if with_stats:
+            stats = _block_stats(block, rows, block.sum(axis=1), check_min)
+            if not stats.finite:
+                return stats, None, 0.0
+            return stats, (block @ components.T).astype(np.float64), stats.sum_squares
+        if need_norm:
+            return (None,) + _block_products(block, components)
+        return None, (block @ components.T).astype(np.float64), 0.0
 
 
-@_single_blas_thread
-def _task_exact_residual(block, loadings, components):
-    return _exact_residual(block, loadings, components)
+def _task_exact_residual(chunk, prep, rows, loadings, components):
+    block = _prepare_shared(chunk, *prep)
+    with _blas_single_thread():
+        return _exact_residual(block, loadings[rows], components)
 
 
 def _tree_sum(parts):
     from dask import delayed
 
+    add = delayed(np.add, pure=True)
     while len(parts) > 1:
-        pairs = [delayed(np.add)(a, b) for a, b in zip(parts[::2], parts[1::2])]
+        pairs = [add(a, b) for a, b in zip(parts[::2], parts[1::2])]
         parts = pairs + ([parts[-1]] if len(parts) % 2 else [])
     return parts[0]
 
 
 class DaskOperand:
-    """A 2D dask array read chunk by chunk (chunks of whole rows).
+    """A dask array seen as the (navigation x signal) matrix, read chunk by chunk.
 
     Parameters
     ----------
-    data : dask.array.Array, shape (n_rows, n_cols)
+    data : dask.array.Array
+        Navigation axes first, then signal axes, shape ``nav + sig``.
+    nav_ndim : int, default 1
+        Number of navigation axes (1 for a 2D matrix).
     rows, cols : numpy.ndarray of int or None
-        Indices of the rows / columns taken into account (None: all).
+        Indices (in the flattened navigation / signal) of the rows and
+        columns taken into account, sorted (None: all).
     row_scale, col_scale : numpy.ndarray or None
         Factors by which each selected row / column is divided.
     progressbar : bool, default False
-        Show dask's progress bar during each pass (local schedulers).
+        Show dask's progress bar during each pass (local schedulers; with
+        dask.distributed, follow the dashboard).
     """
 
     def __init__(
         self,
         data,
+        nav_ndim=1,
         rows=None,
         cols=None,
         row_scale=None,
         col_scale=None,
         progressbar=False,
     ):
-        x = data
-        if rows is not None:
-            x = x[np.asarray(rows)]
-        if cols is not None:
-            x = x[:, np.asarray(cols)]
-        self.dtype = float_dtype(x.dtype)
-        self.check_min = np.dtype(x.dtype).kind not in "ub"
-        if x.numblocks[1] > 1:
-            x = x.rechunk({1: -1})
-        self.x = x
-        self.shape = tuple(int(v) for v in x.shape)
+        sig_axes = tuple(range(nav_ndim, data.ndim))
+        if any(len(data.chunks[a]) > 1 for a in sig_axes):
+            data = data.rechunk({a: -1 for a in sig_axes})
+        self.data = data
+        self.nav_shape = tuple(int(v) for v in data.shape[:nav_ndim])
+        n_nav = int(np.prod(self.nav_shape, dtype=np.int64))
+        n_sig = int(np.prod(data.shape[nav_ndim:], dtype=np.int64))
+        self.dtype = float_dtype(data.dtype)
+        self.check_min = np.dtype(data.dtype).kind not in "ub"
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        self.cols = None if cols is None else np.asarray(cols, dtype=np.int64)
+        self.shape = (
+            n_nav if rows is None else len(self.rows),
+            n_sig if cols is None else len(self.cols),
+        )
         self.row_scale = None if row_scale is None else np.asarray(row_scale)
         self.col_scale = (
             None if col_scale is None else np.asarray(col_scale, dtype=self.dtype)
         )
         self.progressbar = progressbar
         self.sum_squares = None
-        self.offsets = np.concatenate([[0], np.cumsum(x.chunks[0])]).astype(int)
+        self._block_list = None
 
     def _blocks(self):
-        """``(start, stop, delayed float block)`` for every row chunk."""
+        """``(rows, chunk, prep)`` for every chunk with selected rows.
+
+        ``rows`` are the positions of the block's rows in the operand (the
+        selected rows, in order); ``chunk`` is the delayed chunk as stored and
+        ``prep`` what each task needs to turn it into float rows (done inside
+        the task, so that no converted chunk is ever stored or transferred).
+        """
+        if self._block_list is None:
+            self._block_list = self._make_blocks()
+        return self._block_list
+
+    def _make_blocks(self):
         from dask import delayed
 
-        chunks = self.x.to_delayed()[:, 0]
-        prepare = delayed(_prepare, pure=True)
-        for i, chunk in enumerate(chunks):
-            start, stop = int(self.offsets[i]), int(self.offsets[i + 1])
-            yield start, stop, prepare(
-                chunk, start, stop, self.dtype, self.row_scale, self.col_scale
-            )
+        position = None
+        if self.rows is not None:
+            position = np.full(int(np.prod(self.nav_shape, dtype=np.int64)), -1)
+            position[self.rows] = np.arange(len(self.rows))
+        n_sig = int(np.prod(self.data.shape[len(self.nav_shape) :], dtype=np.int64))
+        shared = delayed(
+            (self.cols, self.col_scale, self.dtype, n_sig), pure=True, traverse=False
+        )
+        nav_chunks = self.data.chunks[: len(self.nav_shape)]
+        starts = [np.concatenate([[0], np.cumsum(c)]) for c in nav_chunks]
+        blocks = []
+        chunks = self.data.to_delayed()
+        for index in np.ndindex(*chunks.shape[: len(self.nav_shape)]):
+            grids = [
+                np.arange(starts[d][i], starts[d][i + 1]) for d, i in enumerate(index)
+            ]
+            flat = np.ravel_multi_index(
+                np.meshgrid(*grids, indexing="ij"), self.nav_shape
+            ).ravel()
+            if position is None:
+                local, rows = None, flat
+            else:
+                local = np.flatnonzero(position[flat] >= 0)
+                if local.size == 0:
+                    continue
+                rows = position[flat][local]
+                if local.size == flat.size:
+                    local = None
+            scale = None if self.row_scale is None else self.row_scale[rows]
+            chunk = chunks[index + (0,) * (chunks.ndim - len(index))]
+            blocks.append((rows, chunk, (local, scale, shared)))
+        return blocks
 
     def _compute(self, *tasks):
         import dask
@@ -162,40 +232,56 @@ class DaskOperand:
                 return dask.compute(*tasks)
         return dask.compute(*tasks)
 
-    def sums(self, row_keep=None, col_keep=None):
-        from dask import delayed
-
-        task = delayed(_task_sums)
-        parts = [task(b, s, e, row_keep, col_keep) for s, e, b in self._blocks()]
-        rows = [p[0] for p in parts]
-        cols = _tree_sum([p[1] for p in parts])
-        *rows, cols = self._compute(*rows, cols)
-        return np.concatenate(rows), cols
-
-    def stats_and_matmul(self, matrix):
-        from dask import delayed
-
-        matrix = _with_ones(matrix)
-        task = delayed(_task_first_matmul)
-        parts = [task(b, s, matrix, self.check_min) for s, _, b in self._blocks()]
-        parts = self._compute(*parts)
-        stats = self._first(p[0] for p in parts)
-        out = np.concatenate([p[1] for p in parts], axis=0)
-        return stats, np.ascontiguousarray(out[:, :-1])
-
     def _first(self, stats):
         stats = _merge_stats(stats)
         if stats.finite:
             self.sum_squares = stats.sum_squares
         return stats
 
+    @staticmethod
+    def _shared(matrix):
+        from dask import delayed
+
+        return delayed(matrix, pure=True, traverse=False)
+
+    def sums(self, row_keep=None, col_keep=None):
+        """Row sums over kept columns (every row), column sums over kept rows."""
+        from dask import delayed
+
+        task = delayed(_task_sums, pure=True)
+        keep_rows, keep_cols = self._shared(row_keep), self._shared(col_keep)
+        parts = [
+            (rows, task(c, p, rows, keep_rows, keep_cols)) for rows, c, p in self._blocks()
+        ]
+        row_parts = [p[0] for _, p in parts]
+        cols = _tree_sum([p[1] for _, p in parts])
+        *row_parts, cols = self._compute(*row_parts, cols)
+        row_sums = np.empty(self.shape[0])
+        for (rows, _), values in zip(parts, row_parts):
+            row_sums[rows] = values
+        return row_sums, cols
+
+    def stats_and_matmul(self, matrix):
+        from dask import delayed
+
+        matrix = self._shared(_with_ones(matrix))
+        task = delayed(_task_first_matmul, pure=True)
+        blocks = self._blocks()
+        parts = self._compute(
+            *[task(c, p, rows, matrix, self.check_min) for rows, c, p in blocks]
+        )
+        out = np.empty((self.shape[0], parts[0][1].shape[1]), dtype=self.dtype)
+        for (rows, _, _), (_, values) in zip(blocks, parts):
+            out[rows] = values
+        return self._first(p[0] for p in parts), np.ascontiguousarray(out[:, :-1])
+
     def stats_and_rmatmul(self, matrix):
         from dask import delayed
 
-        matrix = _with_ones(matrix)
-        task = delayed(_task_first_rmatmul)
+        matrix = self._shared(_with_ones(matrix))
+        task = delayed(_task_first_rmatmul, pure=True)
         parts = [
-            task(b, s, matrix[s:e], self.check_min) for s, e, b in self._blocks()
+            task(c, p, rows, matrix, self.check_min) for rows, c, p in self._blocks()
         ]
         stats = [p[0] for p in parts]
         total = _tree_sum([p[1] for p in parts])
@@ -205,47 +291,63 @@ class DaskOperand:
     def matmul(self, matrix):
         from dask import delayed
 
-        task = delayed(_task_matmul)
-        parts = self._compute(*[task(b, matrix) for _, _, b in self._blocks()])
-        return np.concatenate(parts, axis=0)
+        shared = self._shared(matrix)
+        task = delayed(_task_matmul, pure=True)
+        blocks = self._blocks()
+        parts = self._compute(*[task(c, p, shared) for _, c, p in blocks])
+        out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
+        for (rows, _, _), values in zip(blocks, parts):
+            out[rows] = values
+        return out
 
     def rmatmul(self, matrix):
         from dask import delayed
 
-        task = delayed(_task_rmatmul)
-        total = _tree_sum([task(b, matrix[s:e]) for s, e, b in self._blocks()])
+        shared = self._shared(matrix)
+        task = delayed(_task_rmatmul, pure=True)
+        total = _tree_sum([task(c, p, rows, shared) for rows, c, p in self._blocks()])
         (total,) = self._compute(total)
         return np.ascontiguousarray(total.T)
 
     def project(self, components, gram, l1=0.0, l2=0.0, with_stats=False):
         from dask import delayed
 
-        task = delayed(_task_products)
+        shared = self._shared(components)
+        task = delayed(_task_products, pure=True)
         need_norm = self.sum_squares is None
+        blocks = self._blocks()
         parts = self._compute(
             *[
-                task(b, s, components, with_stats, self.check_min, need_norm)
-                for s, _, b in self._blocks()
+                task(c, p, rows, shared, with_stats, self.check_min, need_norm)
+                for rows, c, p in blocks
             ]
         )
         stats = _merge_stats(p[0] for p in parts) if with_stats else None
         if stats is not None and not stats.finite:
             return None, None, stats
-        rhs = np.concatenate([p[1] for p in parts], axis=0)
+        rhs = np.empty((self.shape[0], components.shape[0]))
+        for (rows, _, _), part in zip(blocks, parts):
+            rhs[rows] = part[1]
         norm = sum(p[2] for p in parts) if need_norm or with_stats else self.sum_squares
         loadings, residual = _solve_loadings(rhs, norm, gram, l1, l2)
         loadings = loadings.astype(self.dtype)
         if residual < _CANCELLATION[self.dtype] * norm:
-            task = delayed(_task_exact_residual)
+            shared_loadings = self._shared(loadings)
+            task = delayed(_task_exact_residual, pure=True)
             residual = sum(
                 self._compute(
                     *[
-                        task(b, loadings[s:e], components)
-                        for s, e, b in self._blocks()
+                        task(c, p, rows, shared_loadings, shared)
+                        for rows, c, p in blocks
                     ]
                 )
             )
         return loadings, residual, stats
+
+
+def _prepare_shared(chunk, local_rows, row_scale, shared):
+    cols, col_scale, dtype, n_sig = shared
+    return _prepare(chunk, local_rows, row_scale, cols, col_scale, dtype, n_sig)
 
 
 def _distributed_client_active():

@@ -70,12 +70,21 @@ def _rows_per_piece(n_cols, itemsize):
     return max(1, CACHE_BYTES // max(1, n_cols * itemsize))
 
 
-def _block_stats(block, row_offset, sums, check_min):
+def _row_number(rows, local):
+    """Row number of local row ``local``: ``rows`` is an offset or an index array."""
+    if isinstance(rows, (int, np.integer)):
+        return int(rows) + int(local)
+    return int(rows[local])
+
+
+def _block_stats(block, rows, sums, check_min):
     """Statistics of one float block.
 
     ``sums`` are row or column sums of the block (computed with the pass's
     matrix product): any NaN or infinity makes them non-finite, so the block
-    itself is searched only when something is wrong. The minimum (skipped for
+    itself is searched only when something is wrong. ``rows`` gives the row
+    numbers of the block (first row number, or one number per row), used to
+    locate bad values. The minimum (skipped for
     unsigned integer data, ``check_min=False``) and the sum of squares are
     reduced piece by piece while each piece is in cache.
     """
@@ -85,7 +94,7 @@ def _block_stats(block, row_offset, sums, check_min):
     if not np.all(np.isfinite(sums)):
         bad = np.argwhere(~np.isfinite(block))[0]
         stats.finite = False
-        stats.argbad = (int(bad[0]) + row_offset, int(bad[1]))
+        stats.argbad = (_row_number(rows, bad[0]), int(bad[1]))
         return stats
     step = _rows_per_piece(block.shape[1], block.itemsize)
     minimum, squares = np.inf, 0.0
@@ -100,7 +109,7 @@ def _block_stats(block, row_offset, sums, check_min):
         stats.minimum = minimum
         if minimum < 0:
             neg = np.unravel_index(np.argmin(block), block.shape)
-            stats.argmin = (int(neg[0]) + row_offset, int(neg[1]))
+            stats.argmin = (_row_number(rows, neg[0]), int(neg[1]))
     return stats
 
 

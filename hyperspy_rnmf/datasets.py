@@ -85,6 +85,7 @@ def synthetic_4dstem(
     dtype="float32",
     random_state=None,
     lazy=False,
+    chunks=(32, 32),
 ):
     """Build a synthetic 4D-STEM signal with known factors and loadings.
 
@@ -109,7 +110,12 @@ def synthetic_4dstem(
         Data type of the signal (e.g. 'uint16' for detector counts).
     random_state : int, numpy.random.Generator or None
     lazy : bool, default False
-        Return a lazy signal.
+        Return a lazy signal whose chunks are drawn when computed, each with
+        its own random stream (seeded from ``random_state`` and the chunk
+        position): data larger than memory can be generated and saved chunk by
+        chunk. The noise then differs from ``lazy=False``.
+    chunks : tuple of int, default (32, 32)
+        Navigation chunk size (y, x) of a lazy signal; signal axes are whole.
 
     Returns
     -------
@@ -146,9 +152,13 @@ def synthetic_4dstem(
     factors = factors.reshape(n_phases, -1)
     maps = _phase_maps(rng, nav, n_phases, grains_per_phase * n_phases, boundary)
     loadings = counts * maps.reshape(-1, n_phases)
-    clean = loadings @ factors
-    data = rng.poisson(clean).astype(dtype) if noise else clean.astype(dtype)
-    s = hs.signals.Signal2D(data.reshape(nav + sig))
+    if lazy:
+        data = _lazy_counts(loadings, factors, nav, sig, noise, dtype, chunks, rng)
+    else:
+        clean = loadings @ factors
+        data = rng.poisson(clean).astype(dtype) if noise else clean.astype(dtype)
+        data = data.reshape(nav + sig)
+    s = hs.signals.Signal2D(data)
     s.metadata.General.title = f"synthetic 4D-STEM, {n_phases} phases"
     for axis, name in zip(s.axes_manager.navigation_axes, ("x", "y")):
         axis.name, axis.units, axis.scale = name, "nm", 2.0
@@ -158,3 +168,23 @@ def synthetic_4dstem(
     if lazy:
         s = s.as_lazy()
     return s, {"factors": factors, "loadings": loadings}
+
+
+def _lazy_counts(loadings, factors, nav, sig, noise, dtype, chunks, rng):
+    """A dask array whose chunks are drawn independently when computed."""
+    import dask.array as da
+
+    seed = int(rng.integers(2**63))
+    chunks = tuple(int(c) for c in chunks) + sig
+    template = da.empty(nav + sig, chunks=chunks, dtype=dtype)
+
+    def draw(block, block_info=None):
+        (y0, y1), (x0, x1) = block_info[0]["array-location"][:2]
+        rows = (np.arange(y0, y1)[:, None] * nav[1] + np.arange(x0, x1)).ravel()
+        clean = loadings[rows] @ factors
+        if noise:
+            chunk_rng = np.random.default_rng([seed, y0, x0])
+            clean = chunk_rng.poisson(clean)
+        return clean.astype(dtype).reshape(block.shape)
+
+    return template.map_blocks(draw, dtype=dtype)

@@ -145,11 +145,19 @@ def _flat_mask(mask, signal, space):
     return flat
 
 
-def _data_2d(signal):
-    """The data as (navigation, signal) matrix: a view or a lazy reshape."""
+def _data_matrix(signal):
+    """The data as (navigation, signal) matrix.
+
+    NumPy data are reshaped (a view when possible); dask data keep their N-D
+    shape and chunks, which :class:`~hyperspy_rnmf._dask_operand.DaskOperand`
+    reads as blocks of rows, without any reshape or rechunk of the navigation.
+    Returns the array and its number of navigation axes.
+    """
     am = signal.axes_manager
     data = signal._data_aligned_with_axes
-    return data.reshape((am.navigation_size, am.signal_size))
+    if is_dask_array(data):
+        return data, am.navigation_dimension
+    return np.asarray(data).reshape((am.navigation_size, am.signal_size)), 1
 
 
 def _expand(values, keep, size):
@@ -280,13 +288,13 @@ def rnmf_decomposition(
         from hyperspy.defaults_parser import preferences
 
         show_progressbar = preferences.General.show_progressbar
-    X = _data_2d(signal)
-    n_rows, n_cols = X.shape
+    X, nav_ndim = _data_matrix(signal)
+    n_rows, n_cols = am.navigation_size, am.signal_size
 
     def operand(rows, cols, row_scale=None, col_scale=None):
         options = dict(rows=rows, cols=cols, row_scale=row_scale, col_scale=col_scale)
         if is_dask_array(X):
-            options["progressbar"] = bool(show_progressbar)
+            options.update(nav_ndim=nav_ndim, progressbar=bool(show_progressbar))
         return make_operand(X, **options)
 
     row_scale = col_scale = None

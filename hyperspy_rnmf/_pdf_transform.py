@@ -1,0 +1,252 @@
+"""Reduced pair distribution function G(r) from electron I(Q), vectorised.
+
+For probe positions ``i`` and a uniform grid ``Q_j`` (1/Å, ``Q = 2 pi / d``):
+
+1. **Normalisation.** At high ``Q`` the structure factor ``S(Q) -> 1`` and the
+   measured intensity is ``I(Q) ~ a <f^2>(Q) + B(Q)``: scale ``a`` and a
+   polynomial background ``B`` of degree ``background_degree`` are fitted
+   together by linear least squares over ``fit_range``.
+2. **Structure functions.** ``S(Q) = 1 + (I - a <f^2> - B) / (a <f>^2)`` and
+   ``F(Q) = Q [S(Q) - 1]`` over ``[qmin, qmax]``.
+3. **Ad hoc correction** (PDFgetX3, Juhás et al. 2013). A polynomial without
+   constant term, of degree ``n = max(1, round(rpoly * qmaxinst / pi))``, is
+   fitted to ``F(Q)`` over ``[qmin, qmaxinst]`` and subtracted: it removes the
+   slowly varying errors of the normalisation (inelastic and multiple
+   scattering, a wrong background), at the price of ``G(r)`` below ``rpoly``.
+4. **Low-Q extension.** Below ``qmin`` (beam stop, direct beam) ``S(Q)`` is
+   taken as constant, ``F(Q) = c Q`` with ``c`` the mean of ``F / Q`` over the
+   first ``low_q_width`` of the data: the value ``F -> -Q (1 - S(0))`` that the
+   low-``r`` slope ``G(r) = -4 pi rho0 r`` needs. ``low_q="zero"`` sets ``F = 0``
+   there instead (``G`` from ``qmin`` only, as PDFgetX3 does).
+5. **Transform.** Optional Lorch window ``sin(pi Q / qmax) / (pi Q / qmax)``, then
+   ``G(r) = (2 / pi) sum_j F(Q_j) sin(Q_j r) dQ`` over ``[0, qmax]``.
+
+Every step is linear in ``I`` except the division by ``a``: with the matrices
+built once by :class:`PDFTransform`, the result for all probe positions is a
+few matrix products, ``G = F @ K``.
+
+References
+----------
+P. Juhás, T. Davis, C. L. Farrow and S. J. L. Billinge, J. Appl. Cryst. 46
+(2013) 560-566.
+E. Lorch, J. Phys. C 2 (1969) 229.
+"""
+
+import numpy as np
+from numpy.polynomial import legendre
+
+__all__ = ["PDFTransform", "polynomial_degree", "default_q_ranges"]
+
+
+def polynomial_degree(rpoly, qmaxinst):
+    """Degree of the ad hoc correction polynomial: ``round(rpoly qmaxinst / pi)``."""
+    return max(1, int(round(rpoly * qmaxinst / np.pi)))
+
+
+def _zero_constant_basis(q, scale, degree):
+    """``x P_{k-1}(2x - 1)``, ``x = q / scale``, k = 1..degree (well conditioned)."""
+    x = np.asarray(q, dtype=np.float64) / scale
+    columns = [x * legendre.legval(2 * x - 1, np.eye(degree)[k]) for k in range(degree)]
+    return np.stack(columns, axis=1)
+
+
+def default_q_ranges(q, mean_intensity, *, fit_fraction=0.5):
+    """Data-driven ``qmin``, ``qmax`` and normalisation fit range.
+
+    Parameters
+    ----------
+    q : numpy.ndarray
+        Uniform Q grid (1/Å).
+    mean_intensity : numpy.ndarray
+        I(Q) averaged over the navigation (NaN where no pixel contributed).
+    fit_fraction : float
+        Upper fraction of ``[qmin, qmax]`` used to fit scale and background.
+
+    Returns
+    -------
+    dict
+        ``qmin``, ``qmax``, ``fit_range`` and ``qmin_rule`` (how ``qmin`` was
+        chosen).
+
+    Notes
+    -----
+    ``qmax`` is the last Q with data. ``qmin`` is the first valley of the
+    smoothed mean I(Q) (between the direct beam and the first diffuse ring)
+    when the curve first decreases; if it first rises (the direct beam is
+    masked), ``qmin`` is the first Q with data. Only valleys in the lower half
+    of the range count.
+    """
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.signal import find_peaks
+
+    finite = np.flatnonzero(np.isfinite(mean_intensity))
+    if finite.size < 8:
+        raise ValueError(
+            f"I(Q) has only {finite.size} finite values: at least 8 are needed."
+        )
+    first, last = finite[0], finite[-1]
+    y = np.asarray(mean_intensity[first : last + 1], dtype=np.float64)
+    y = np.where(np.isfinite(y), y, np.interp(np.arange(y.size), np.flatnonzero(np.isfinite(y)), y[np.isfinite(y)]))
+    smooth = gaussian_filter1d(y, 1.5, mode="nearest")
+    if np.all(smooth > 0):
+        curve, prominence = np.log(smooth), 0.02
+    else:
+        curve, prominence = smooth, 0.01 * np.ptp(smooth)
+    valleys, _ = find_peaks(-curve, prominence=prominence)
+    valleys = valleys[valleys < y.size // 2]
+    peaks, _ = find_peaks(curve, prominence=prominence)
+    rule = "first Q with data (I(Q) rises from its first point)"
+    start = 0
+    if valleys.size and (peaks.size == 0 or valleys[0] < peaks[0]):
+        start = int(valleys[0])
+        rule = "first valley of the mean I(Q) after the direct beam"
+    qmin = float(q[first + start])
+    qmax = float(q[last])
+    fit_lo = qmax - fit_fraction * (qmax - qmin)
+    return {"qmin": qmin, "qmax": qmax, "fit_range": (float(fit_lo), qmax), "qmin_rule": rule}
+
+
+class PDFTransform:
+    """The matrices of the I(Q) -> S(Q), F(Q), G(r) transform for one Q grid.
+
+    Parameters are validated by the caller (see
+    :meth:`hyperspy_rnmf.signals.epdf.ePDFSignal1D.get_pdf`); this class only
+    builds the matrices and applies them.
+
+    Parameters
+    ----------
+    q : numpy.ndarray
+        Uniform, increasing Q grid of the data (1/Å).
+    mean_f, mean_f2 : numpy.ndarray
+        ``<f>(Q)`` and ``<f^2>(Q)`` on ``q``.
+    qmin, qmax, qmaxinst : float
+        Transform range and upper limit of the useful data (polynomial fit).
+    fit_range : (float, float)
+        Q range of the scale and background fit.
+    background_degree : int
+        Degree of the additive background polynomial (``-1`` for none).
+    rpoly : float or None
+        Ad hoc correction ``r`` limit (Å); ``None`` for no correction.
+    lorch : bool
+        Apply the Lorch window.
+    r : numpy.ndarray
+        ``r`` grid of G(r) (Å).
+    low_q : {"linear", "zero"}
+        ``F(Q)`` below ``qmin``.
+    low_q_width : float
+        Q width (1/Å) over which ``F / Q`` is averaged for ``low_q="linear"``.
+    """
+
+    def __init__(
+        self,
+        q,
+        mean_f,
+        mean_f2,
+        *,
+        qmin,
+        qmax,
+        qmaxinst,
+        fit_range,
+        background_degree,
+        rpoly,
+        lorch,
+        r,
+        low_q="linear",
+        low_q_width=0.25,
+    ):
+        q = np.asarray(q, dtype=np.float64)
+        step = (q[-1] - q[0]) / (q.size - 1)
+        tol = 1e-6 * step
+        self.q = q
+        self.r = np.asarray(r, dtype=np.float64)
+        self.fit_index = np.flatnonzero((q >= fit_range[0] - tol) & (q <= fit_range[1] + tol))
+        self.index = np.flatnonzero((q >= qmin - tol) & (q <= qmax + tol))
+        qt = q[self.index]
+        self.q_transform = qt
+
+        # 1. scale and background: coefficients = I[:, fit] @ pinv(design).T
+        qf = q[self.fit_index]
+        f2_norm = mean_f2[self.fit_index].max()
+        self._basis = self._normalisation_basis(q, mean_f2, f2_norm, fit_range, background_degree)
+        design = self._basis[self.fit_index]
+        self._pinv = np.linalg.pinv(design)  # (p, n_fit)
+        self._f2_norm = f2_norm
+        self._qf = qf
+
+        # 2. F = h * (I - a f2 - B) / a on the transform range
+        self._h = qt / mean_f[self.index] ** 2
+
+        # 3. ad hoc polynomial correction, as one (n_t, n_t) operator
+        n_t = qt.size
+        correction = np.eye(n_t)
+        self.poly_degree = None
+        if rpoly is not None:
+            self.poly_degree = polynomial_degree(rpoly, qmaxinst)
+            fit = qt <= qmaxinst + tol
+            phi = _zero_constant_basis(qt, qmaxinst, self.poly_degree)
+            coefficients = np.linalg.pinv(phi[fit])  # (deg, n_fit)
+            projector = np.zeros((n_t, n_t))
+            projector[fit] = coefficients.T @ phi.T  # F_fit @ this = fitted poly
+            correction -= projector
+        self._correction = correction
+
+        # 4.-5. low-Q extension, Lorch window and sine transform: (n_t, n_r)
+        dq = step
+        sine = self._sine_matrix(qt, dq, qmax, lorch)
+        self.low_q_points = 0
+        if low_q == "linear":
+            q_ext = qt[0] - dq * np.arange(1, int(np.floor(qt[0] / dq + 0.5)) + 1)
+            q_ext = q_ext[q_ext > 0]
+            if q_ext.size:
+                k = max(1, int(np.sum(qt <= qt[0] + low_q_width + tol)))
+                k = min(k, n_t)
+                self.low_q_points = k
+                # F_ext = (F[:, :k] @ (1 / (k q_j))) * q_ext
+                mean_ratio = np.zeros((n_t, 1))
+                mean_ratio[:k, 0] = 1.0 / (k * qt[:k])
+                extension = mean_ratio @ q_ext[None, :]  # (n_t, n_ext)
+                sine = sine + extension @ self._sine_matrix(q_ext, dq, qmax, lorch)
+        self._transform = sine
+        self._kernel = correction @ sine
+
+    @staticmethod
+    def _normalisation_basis(q, mean_f2, f2_norm, fit_range, degree):
+        lo, hi = fit_range
+        x = (q - lo) / (hi - lo)
+        columns = [mean_f2 / f2_norm] + [x**k for k in range(degree + 1)]
+        return np.stack(columns, axis=1)
+
+    def _sine_matrix(self, q, dq, qmax, lorch):
+        weights = np.full(q.shape, dq * 2.0 / np.pi)
+        if lorch:
+            weights = weights * np.sinc(q / qmax)  # numpy sinc: sin(pi x)/(pi x)
+        return weights[:, None] * np.sin(np.outer(q, self.r))
+
+    def normalise(self, intensity):
+        """Fitted scale ``a`` (n,) and ``a <f^2> + B`` on the transform range."""
+        intensity = np.asarray(intensity, dtype=np.float64)
+        coefficients = intensity[:, self.fit_index] @ self._pinv.T  # (n, p)
+        model = coefficients @ self._basis[self.index].T
+        scale = coefficients[:, 0] / self._f2_norm
+        return scale, model
+
+    def reduced_structure_function(self, intensity, corrected=True):
+        """``F(Q)`` on the transform range (n, n_t) and the scale (n,)."""
+        scale, model = self.normalise(intensity)
+        intensity = np.asarray(intensity, dtype=np.float64)[:, self.index]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            safe = np.where(scale > 0, scale, np.nan)
+            fq = self._h * (intensity - model) / safe[:, None]
+        if corrected:
+            fq = fq @ self._correction
+        return fq, scale
+
+    def structure_factor(self, intensity):
+        """``S(Q) = 1 + F(Q) / Q`` after the ad hoc correction."""
+        fq, _ = self.reduced_structure_function(intensity)
+        return 1.0 + fq / self.q_transform
+
+    def reduced_pdf(self, intensity):
+        """``G(r)`` (n, n_r) and the fitted scale (n,)."""
+        fq, scale = self.reduced_structure_function(intensity, corrected=False)
+        return fq @ self._kernel, scale

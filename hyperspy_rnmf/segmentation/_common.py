@@ -1,0 +1,244 @@
+"""Validation, progress bars, one-pass reductions and signal builders shared by
+both segmentation routes."""
+
+import contextlib
+import numbers
+
+import numpy as np
+
+
+# --------------------------------------------------------------- validation
+def check_real(value, name, low=None, high=None, *, low_open=False, high_open=False):
+    """A finite real number in [low, high] (or open ends); returns a float."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = ok and np.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        lo = "-inf" if low is None else f"{low}"
+        hi = "inf" if high is None else f"{high}"
+        interval = ("(" if low_open else "[") + f"{lo}, {hi}" + (")" if high_open else "]")
+        raise ValueError(f"`{name}` must be a number in {interval}, got {value!r}.")
+    return float(value)
+
+
+def check_int(value, name, low=0):
+    """An integer >= low; returns an int."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (numbers.Integral, np.integer))
+        or value < low
+    ):
+        raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
+    return int(value)
+
+
+def check_correlation(value, name):
+    """A correlation threshold in [-1, 1]."""
+    return check_real(value, name, -1.0, 1.0)
+
+
+def show_progress(show_progressbar):
+    """Resolve ``show_progressbar=None`` to HyperSpy's preference."""
+    if show_progressbar is None:
+        from hyperspy.defaults_parser import preferences
+
+        return bool(preferences.General.show_progressbar)
+    return bool(show_progressbar)
+
+
+def progress(iterable, show, **kwargs):
+    """An iterable with a tqdm progress bar (HyperSpy's) when ``show``."""
+    if not show:
+        return iterable
+    from hyperspy.external.progressbar import progressbar
+
+    return progressbar(iterable, **kwargs)
+
+
+@contextlib.contextmanager
+def dask_progress(show):
+    """dask's ProgressBar around a computation, when ``show``."""
+    if show:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            yield
+    else:
+        yield
+
+
+def to_python(value):
+    """NumPy scalars and arrays to plain Python (for JSON records)."""
+    if isinstance(value, dict):
+        return {str(k): to_python(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_python(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_python(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# ------------------------------------------------------------- the data
+def is_lazy(signal):
+    return getattr(signal, "_lazy", False)
+
+
+def check_scan_signal(signal, name="signal"):
+    """A HyperSpy signal with a 2D scan and at least one signal dimension."""
+    from hyperspy.signal import BaseSignal
+
+    if not isinstance(signal, BaseSignal):
+        raise TypeError(
+            f"`{name}` must be a HyperSpy signal, got {type(signal).__name__}."
+        )
+    nav = signal.axes_manager.navigation_dimension
+    if nav != 2:
+        raise ValueError(
+            f"`{name}` must have 2 navigation dimensions (a 2D scan), got {nav} "
+            f"(navigation shape {signal.axes_manager.navigation_shape})."
+        )
+    if signal.axes_manager.signal_dimension < 1:
+        raise ValueError(f"`{name}` must have at least one signal dimension.")
+    return signal
+
+
+def nav_sampling(signal):
+    """Scan step (row, column) in calibrated units, array order."""
+    axes = signal.axes_manager.navigation_axes[::-1]
+    return tuple(abs(float(a.scale)) for a in axes)
+
+
+def _reduce_blocks(data, weights, nav_axes, n_out):
+    """Sum over the navigation axes of ``data`` weighted by ``weights``."""
+    nav_size = int(np.prod(data.shape[:nav_axes]))
+    flat = data.reshape((nav_size,) + data.shape[nav_axes:])
+    w = weights.reshape(n_out, nav_size)
+    out = np.zeros((n_out,) + data.shape[nav_axes:], dtype=np.float64)
+    step = max(1, int(2**24 // max(1, int(np.prod(data.shape[nav_axes:])))))
+    for start in range(0, nav_size, step):
+        block = np.asarray(flat[start : start + step], dtype=np.float64)
+        out += np.tensordot(w[:, start : start + step], block, axes=(1, 0))
+    return out
+
+
+def navigation_weighted_sums(signal, weights, show_progressbar=False):
+    """``sum_p weights[s, p] * pattern_p`` for every row ``s`` of weights.
+
+    One pass over the data (blocks of probe positions for NumPy data, one
+    dask computation for lazy data); integer data are converted block by
+    block. ``weights`` has shape (n, *navigation array shape).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    data = signal.data
+    if is_lazy(signal):
+        import dask.array as da
+
+        w = da.from_array(weights, chunks=(-1,) + data.chunks[:2])
+        result = da.tensordot(w, data.astype(np.float64), axes=((1, 2), (0, 1)))
+        with dask_progress(show_progressbar):
+            return np.asarray(result.compute())
+    return _reduce_blocks(data, weights, 2, len(weights))
+
+
+def signal_weighted_sums(signal, apertures, show_progressbar=False):
+    """``sum_k pattern_p[k] * apertures[a, k]`` for every probe position p.
+
+    One pass over the data: every pattern is multiplied by the whole aperture
+    matrix at once. ``apertures`` has shape (n, *signal array shape); returns
+    shape (n, *navigation array shape).
+    """
+    apertures = np.asarray(apertures, dtype=np.float64)
+    data = signal.data
+    n_sig = data.ndim - 2
+    n = len(apertures)
+    a = apertures.reshape(n, -1).T  # (pixels, n)
+    if is_lazy(signal):
+        import dask.array as da
+
+        def block_product(block):
+            flat = block.reshape(block.shape[:2] + (-1,)).astype(np.float64)
+            return flat @ a
+
+        blocks = data.rechunk(data.chunks[:2] + ((-1,) * n_sig))
+        result = blocks.map_blocks(
+            block_product,
+            drop_axis=tuple(range(3, 2 + n_sig)),
+            chunks=blocks.chunks[:2] + ((n,),),
+            dtype=np.float64,
+        )
+        with dask_progress(show_progressbar):
+            out = np.asarray(result.compute())
+    else:
+        nav_shape = data.shape[:2]
+        flat = data.reshape(int(np.prod(nav_shape)), -1)
+        out = np.empty((flat.shape[0], n))
+        step = max(1, int(2**24 // max(1, flat.shape[1])))
+        for start in range(0, flat.shape[0], step):
+            block = np.asarray(flat[start : start + step], dtype=np.float64)
+            out[start : start + step] = block @ a
+        out = out.reshape(nav_shape + (n,))
+    return np.moveaxis(out, -1, 0)
+
+
+# ----------------------------------------------------------- signal builders
+def _copy_axes(target_axes, source_axes):
+    for target, source in zip(target_axes, source_axes):
+        target.name = source.name
+        target.units = source.units
+        target.scale = source.scale
+        target.offset = source.offset
+
+
+def stack_signal(data, axes_like, index_name, title):
+    """A signal with navigation = one index and signal axes copied.
+
+    ``data`` has shape (n, *shape); ``axes_like`` are HyperSpy axes in
+    HyperSpy order (x first) describing ``shape``. 2D shapes give a
+    Signal2D, 1D shapes a Signal1D.
+    """
+    import hyperspy.api as hs
+
+    data = np.asarray(data)
+    sig_dim = data.ndim - 1
+    cls = {1: hs.signals.Signal1D, 2: hs.signals.Signal2D}.get(sig_dim)
+    if cls is None:
+        s = hs.signals.BaseSignal(data).transpose(signal_axes=sig_dim)
+    else:
+        s = cls(data)
+    _copy_axes(s.axes_manager.signal_axes, axes_like)
+    nav = s.axes_manager.navigation_axes
+    if nav:
+        nav[0].name = index_name
+    s.metadata.General.title = title
+    return s
+
+
+def image_signal(data, axes_like, title):
+    """A Signal2D (one image) with the axes of ``axes_like``."""
+    import hyperspy.api as hs
+
+    s = hs.signals.Signal2D(np.asarray(data))
+    _copy_axes(s.axes_manager.signal_axes, axes_like)
+    s.metadata.General.title = title
+    return s
+
+
+def axes_of(signal, which):
+    """Calibrated axes of a signal: 'navigation' or 'signal' (HyperSpy order)."""
+    am = signal.axes_manager
+    return am.navigation_axes if which == "navigation" else am.signal_axes
+
+
+def plain_axes(shape):
+    """Uncalibrated stand-in axes for an array shape (array order)."""
+    import hyperspy.api as hs
+
+    s = hs.signals.BaseSignal(np.zeros(shape, dtype=np.int8)).transpose(
+        signal_axes=len(shape)
+    )
+    return s.axes_manager.signal_axes

@@ -1,0 +1,292 @@
+"""The result of a nanocrystal segmentation, shared by the NMF and VDF routes.
+
+A :class:`SegmentationResult` holds HyperSpy signals with the calibration of
+the data (navigation axes for maps, signal axes for patterns), the record of
+which components or virtual dark-field segments were merged, and every
+parameter used. It saves to one ``.hspy`` or ``.zspy`` file (rosettasciio):
+the label image is the file's signal, and the other signals, the merge record
+and the parameters are stored in its metadata under ``Segmentation``.
+"""
+
+import json
+
+import numpy as np
+
+from hyperspy_rnmf.segmentation._common import to_python
+
+FORMAT_VERSION = 1
+_SIGNALS = ("maps", "masks", "patterns", "mean_patterns")
+
+
+class SegmentationResult:
+    """Crystals found by a segmentation: maps, patterns, labels, record.
+
+    Attributes
+    ----------
+    maps : hyperspy.api.signals.Signal2D
+        One intensity map per segment (navigation: segments; signal: the
+        scan, with its calibration): the merged loading (NMF route) or the
+        merged virtual dark-field intensity (VDF route) inside the segment,
+        0 outside.
+    masks : hyperspy.api.signals.Signal2D (bool)
+        The pixels of each segment (segments may overlap).
+    patterns : hyperspy.api.signals.Signal2D
+        One pattern per segment, with the calibration of the data's signal
+        axes: the merged NMF factor (sum 1), or the virtual diffraction
+        pattern drawn from the segment's diffraction vectors.
+    mean_patterns : hyperspy.api.signals.Signal2D or None
+        The mean measured pattern inside each segment (None if the data were
+        not given).
+    labels : hyperspy.api.signals.Signal2D (int32)
+        Label image of the scan: 0 where no segment is, else ``i + 1`` for
+        the segment ``i`` with the largest map value at that pixel.
+    merge_record : dict
+        Which components (NMF) or VDF segments and diffraction vectors (VDF)
+        make each segment; see the route's documentation.
+    parameters : dict
+        Every parameter of the route, including the defaults derived from
+        the data.
+    route : str
+        ``"nmf"`` or ``"vdf"``.
+    """
+
+    def __init__(self, maps, masks, patterns, mean_patterns, labels,
+                 merge_record, parameters, route):
+        self.maps = maps
+        self.masks = masks
+        self.patterns = patterns
+        self.mean_patterns = mean_patterns
+        self.labels = labels
+        self.merge_record = merge_record
+        self.parameters = parameters
+        self.route = route
+
+    # ------------------------------------------------------------- basics
+    def __len__(self):
+        return int(self.masks.data.shape[0])
+
+    @property
+    def n_segments(self):
+        """Number of segments."""
+        return len(self)
+
+    def __repr__(self):
+        scan = self.labels.data.shape
+        return (
+            f"<SegmentationResult, route: {self.route}, {len(self)} segment(s), "
+            f"scan {scan[1]} x {scan[0]}>"
+        )
+
+    def segment_vectors(self, index):
+        """Diffraction vectors (n, 2) of segment ``index`` (VDF route only),
+        in calibrated units, (kx, ky) order."""
+        if "segment_vectors" not in self.merge_record:
+            raise ValueError(
+                "This segmentation has no diffraction vectors (route "
+                f"{self.route!r}); only the VDF route records them."
+            )
+        vectors = np.asarray(self.merge_record["vectors"], dtype=np.float64)
+        return vectors[np.asarray(self.merge_record["segment_vectors"][index], int)]
+
+    # -------------------------------------------------------------- plot
+    def plot(self, segments=None, *, gamma=0.5, cmap="magma", figsize=None):
+        """Maps and patterns of the segments side by side (one row each).
+
+        Parameters
+        ----------
+        segments : sequence of int, optional
+            Which segments (default: all).
+        gamma : float, default 0.5
+            Power-law colour scale of the patterns (1 = linear).
+        cmap : str, default 'magma'
+        figsize : tuple, optional
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt
+        from matplotlib.colors import PowerNorm
+
+        index = list(range(len(self))) if segments is None else list(segments)
+        for i in index:
+            if not 0 <= int(i) < len(self):
+                raise ValueError(
+                    f"`segments` contains {i!r}; this result has {len(self)} "
+                    "segment(s)."
+                )
+        columns = [("map", self.maps, False), ("pattern", self.patterns, True)]
+        if self.mean_patterns is not None:
+            columns.append(("mean measured pattern", self.mean_patterns, True))
+        n_rows = max(len(index), 1)
+        if figsize is None:
+            figsize = (3.2 * len(columns), 2.8 * n_rows)
+        fig, axes = plt.subplots(n_rows, len(columns), figsize=figsize,
+                                 squeeze=False)
+        for row, i in enumerate(index):
+            for col, (title, signal, is_pattern) in enumerate(columns):
+                ax = axes[row, col]
+                data = np.asarray(signal.data[i], dtype=np.float64)
+                kwargs = {"cmap": cmap, "extent": _extent(signal)}
+                if is_pattern:
+                    finite = data[np.isfinite(data)]
+                    top = finite.max() if finite.size else 1.0
+                    kwargs["norm"] = PowerNorm(
+                        gamma, vmin=0, vmax=top if top > 0 else 1.0
+                    )
+                ax.imshow(data, **kwargs)
+                ax.set_title(f"segment {i}: {title}", fontsize=9)
+                ax.tick_params(labelsize=7)
+        if not index:
+            axes[0, 0].set_title("no segment")
+        fig.tight_layout()
+        return fig
+
+    def plot_labels(self, cmap="tab20"):
+        """The label image (0 = no segment)."""
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        data = np.ma.masked_equal(self.labels.data, 0)
+        ax.imshow(data, cmap=cmap, extent=_extent(self.labels),
+                  interpolation="nearest")
+        ax.set_title(f"{len(self)} segment(s)")
+        return fig
+
+    # ----------------------------------------------------------- storage
+    def save(self, filename, overwrite=None):
+        """Save everything to one ``.hspy`` or ``.zspy`` file.
+
+        The label image is the file's signal; the other signals, the merge
+        record and the parameters are in its metadata (``Segmentation``).
+        ``hs.load`` opens the file as the label image;
+        :meth:`SegmentationResult.load` restores the whole result.
+        """
+        container = self.labels.deepcopy()
+        node = "Segmentation"
+        container.metadata.set_item(f"{node}.format_version", FORMAT_VERSION)
+        container.metadata.set_item(f"{node}.route", self.route)
+        empty = len(self) == 0
+        container.metadata.set_item(f"{node}.empty", empty)
+        for name in _SIGNALS:
+            signal = getattr(self, name)
+            if signal is None:
+                continue
+            stored = signal.deepcopy()
+            if empty:  # HDF5/zarr cannot store a size-0 axis: keep one blank
+                stored = _resized(stored, np.zeros((1,) + signal.data.shape[1:],
+                                                   dtype=signal.data.dtype))
+            container.metadata.set_item(f"{node}.{name}", stored)
+        container.metadata.set_item(
+            f"{node}.merge_record_json", json.dumps(to_python(self.merge_record))
+        )
+        container.metadata.set_item(
+            f"{node}.parameters_json", json.dumps(to_python(self.parameters))
+        )
+        container.save(filename, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, filename):
+        """Load a result written by :meth:`save`."""
+        import hyperspy.api as hs
+
+        container = hs.load(filename)
+        if not container.metadata.has_item("Segmentation.format_version"):
+            raise ValueError(
+                f"{filename!r} is not a segmentation result (no "
+                "'Segmentation' node in its metadata)."
+            )
+        node = container.metadata.Segmentation
+        signals = {
+            name: node.get_item(name) if node.has_item(name) else None
+            for name in _SIGNALS
+        }
+        if node.get_item("empty", False):
+            signals = {
+                name: None if s is None else _resized(s, s.data[:0])
+                for name, s in signals.items()
+            }
+        merge_record = json.loads(node.merge_record_json)
+        parameters = json.loads(node.parameters_json)
+        route = node.route
+        del container.metadata.Segmentation
+        if container.metadata.has_item("General.FileIO"):
+            del container.metadata.General.FileIO
+        return cls(labels=container, merge_record=merge_record,
+                   parameters=parameters, route=route, **signals)
+
+
+def load_segmentation(filename):
+    """Load a :class:`SegmentationResult` saved with its ``save`` method."""
+    return SegmentationResult.load(filename)
+
+
+def _resized(signal, data):
+    """A copy of a segment stack with other data along the segment axis."""
+    from hyperspy_rnmf.segmentation._common import stack_signal
+
+    nav = signal.axes_manager.navigation_axes
+    out = stack_signal(data, signal.axes_manager.signal_axes,
+                       nav[0].name if nav else "segment",
+                       signal.metadata.General.title)
+    out.metadata.add_dictionary(signal.metadata.as_dictionary())
+    return out
+
+
+def _extent(signal):
+    axes = signal.axes_manager.signal_axes
+    if len(axes) != 2:
+        return None
+    x, y = axes
+    return (
+        x.offset - x.scale / 2,
+        x.offset + x.scale * (x.size - 0.5),
+        y.offset + y.scale * (y.size - 0.5),
+        y.offset - y.scale / 2,
+    )
+
+
+def build_result(*, maps, masks, patterns, mean_patterns, scan_axes,
+                 pattern_axes, merge_record, parameters, route):
+    """Assemble a :class:`SegmentationResult` from arrays.
+
+    ``maps``/``masks`` (n, rows, cols), ``patterns``/``mean_patterns``
+    (n, *pattern shape) or None; ``scan_axes``/``pattern_axes`` are the
+    HyperSpy axes to copy (HyperSpy order).
+    """
+    from hyperspy_rnmf.segmentation._common import image_signal, stack_signal
+
+    maps = np.asarray(maps)
+    masks = np.asarray(masks, dtype=bool)
+    labels = label_image(maps, masks)
+    meta = {"route": route, "parameters": to_python(parameters)}
+
+    def make(data, axes, index, title):
+        s = stack_signal(data, axes, index, title)
+        s.metadata.set_item("Segmentation", meta)
+        return s
+
+    maps_s = make(maps, scan_axes, "segment", f"segment maps ({route})")
+    masks_s = make(masks, scan_axes, "segment", f"segment masks ({route})")
+    title = "merged factors" if route == "nmf" else "virtual diffraction patterns"
+    patterns_s = make(patterns, pattern_axes, "segment", f"{title} ({route})")
+    mean_s = None
+    if mean_patterns is not None:
+        mean_s = make(mean_patterns, pattern_axes, "segment",
+                      f"mean measured patterns ({route})")
+    labels_s = image_signal(labels, scan_axes, f"segment labels ({route})")
+    labels_s.metadata.set_item("Segmentation", meta)
+    return SegmentationResult(maps_s, masks_s, patterns_s, mean_s, labels_s,
+                              to_python(merge_record), to_python(parameters),
+                              route)
+
+
+def label_image(maps, masks):
+    """0 where no segment, else 1 + the segment with the largest map value."""
+    maps = np.asarray(maps, dtype=np.float64)
+    masks = np.asarray(masks, dtype=bool)
+    if len(masks) == 0:
+        return np.zeros(masks.shape[1:], dtype=np.int32)
+    score = np.where(masks, np.nan_to_num(maps, nan=-1e300), -np.inf)
+    best = np.argmax(score, axis=0).astype(np.int32) + 1
+    return np.where(masks.any(axis=0), best, 0).astype(np.int32)
