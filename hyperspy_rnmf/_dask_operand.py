@@ -22,6 +22,8 @@ import numpy as np
 
 from hyperspy_rnmf._operand import (
     _CANCELLATION,
+    _scan_block,
+    _stack_components,
     _block_products,
     _block_stats,
     _block_sums,
@@ -112,10 +114,44 @@ def _task_exact_residual(chunk, prep, rows, loadings, components):
         return _exact_residual(block, loadings[rows], components)
 
 
+def _task_residual(chunk, prep, rows, loadings, components, expected):
+    from hyperspy_rnmf._residuals import residual_stats
+
+    block = _prepare_shared(chunk, *prep)
+    with _blas_single_thread():
+        (stats,) = residual_stats(block, [(loadings[rows], components)], expected)
+    row_parts = (stats[0], stats[3] if expected else None)
+    return row_parts, (stats[1], stats[2])
+
+
+def _task_scan(chunk, prep, scan):
+    block = _prepare_shared(chunk, *prep)
+    stacked, bounds, grams, l1, l2, expected = scan
+    with _blas_single_thread():
+        loadings, stats, rows, cols = _scan_block(
+            block, stacked, bounds, grams, l1, l2, expected
+        )
+    row_parts = (
+        loadings,
+        [s[0] for s in stats],
+        [s[3] if expected else None for s in stats],
+        rows,
+    )
+    col_parts = [s[1] for s in stats] + [np.array([s[2] for s in stats]), cols]
+    return row_parts, col_parts
+
+
+def _add_nested(a, b):
+    """Elementwise sum of two (possibly nested) lists/tuples of arrays."""
+    if isinstance(a, (list, tuple)):
+        return type(a)(_add_nested(x, y) for x, y in zip(a, b))
+    return a + b
+
+
 def _tree_sum(parts):
     from dask import delayed
 
-    add = delayed(np.add, pure=True)
+    add = delayed(_add_nested, pure=True)
     while len(parts) > 1:
         pairs = [add(a, b) for a, b in zip(parts[::2], parts[1::2])]
         parts = pairs + ([parts[-1]] if len(parts) % 2 else [])
@@ -251,7 +287,8 @@ class DaskOperand:
         task = delayed(_task_sums, pure=True)
         keep_rows, keep_cols = self._shared(row_keep), self._shared(col_keep)
         parts = [
-            (rows, task(c, p, rows, keep_rows, keep_cols)) for rows, c, p in self._blocks()
+            (rows, task(c, p, rows, keep_rows, keep_cols))
+            for rows, c, p in self._blocks()
         ]
         row_parts = [p[0] for _, p in parts]
         cols = _tree_sum([p[1] for _, p in parts])
@@ -343,6 +380,57 @@ class DaskOperand:
                 )
             )
         return loadings, residual, stats
+
+    def residual_pass(self, loadings, components, expected=False):
+        from dask import delayed
+
+        task = delayed(_task_residual, pure=True)
+        W, H = self._shared(np.asarray(loadings)), self._shared(np.asarray(components))
+        blocks = self._blocks()
+        parts = [task(c, p, rows, W, H, expected) for rows, c, p in blocks]
+        cols = _tree_sum([part[1] for part in parts])
+        *row_parts, (col_abs, squares) = self._compute(*[part[0] for part in parts], cols)
+        row_abs = np.empty(self.shape[0])
+        row_expected = np.empty(self.shape[0]) if expected else None
+        for (rows, _, _), (values, exp) in zip(blocks, row_parts):
+            row_abs[rows] = values
+            if expected:
+                row_expected[rows] = exp
+        return row_abs, col_abs, squares, row_expected
+
+    def scan_pass(self, components_list, l1=0.0, l2=0.0, expected=False):
+        from dask import delayed
+
+        stacked, bounds, grams = _stack_components(components_list, self.dtype)
+        scan = self._shared((stacked, bounds, grams, l1, l2, expected))
+        task = delayed(_task_scan, pure=True)
+        blocks = self._blocks()
+        parts = [task(c, p, scan) for _, c, p in blocks]
+        cols = _tree_sum([part[1] for part in parts])
+        *row_parts, cols = self._compute(*[part[0] for part in parts], cols)
+        m = self.shape[0]
+        models = [
+            [
+                np.empty((m, b - a), dtype=self.dtype),
+                np.empty(m),
+                np.empty(m) if expected else None,
+            ]
+            for a, b in bounds
+        ]
+        data_rows = np.empty(m)
+        for (rows, _, _), (loadings, row_abs, row_exp, data) in zip(blocks, row_parts):
+            for entry, W, r, e in zip(models, loadings, row_abs, row_exp):
+                entry[0][rows] = W
+                entry[1][rows] = r
+                if expected:
+                    entry[2][rows] = e
+            data_rows[rows] = data
+        *col_abs, squares, data_cols = cols
+        out = [
+            (entry[0], entry[1], c, float(sq), entry[2])
+            for entry, c, sq in zip(models, col_abs, squares)
+        ]
+        return out, data_rows, data_cols
 
 
 def _prepare_shared(chunk, local_rows, row_scale, shared):

@@ -145,16 +145,23 @@ def compressed_hals(
             + float(np.vdot(UyUy.astype(np.float64), V64 @ V64.T))
         )
         error = np.sqrt(max(err_sq, 0.0))
-        _extrapolate(Vy, V, V_prev, beta)
+        restart = bool(errors) and error > errors[-1]
+        if restart:  # drop the extrapolated points, damp beta (Ang & Gillis)
+            np.copyto(Vy, V)
+            beta_max, beta = beta, beta / 1.5
+        else:
+            _extrapolate(Vy, V, V_prev, beta)
         np.matmul((B @ Vy.T).T, Qt, out=AVt_t)
         np.copyto(U_prev, Ut)
         _accelerated_update(Ut, Vy @ Vy.T, AVt_t, l1_u, l2_u, work_u, old_u, 1)
-        if errors and error > errors[-1]:  # restart from the plain iterate, damp
+        if restart:
             np.copyto(Uy, Ut)
-            beta_max, beta = beta, beta / 1.5
         else:
             _extrapolate(Uy, Ut, U_prev, beta)
             beta, beta_max = min(beta_max, 1.05 * beta), min(1.0, 1.01 * beta_max)
+        _flush(Ut)
+        _flush(V)
+        _balance(Ut, V, (Uy, U_prev), (Vy, V_prev))
         errors.append(error)
         if len(errors) > WINDOW:
             before, recent = min(errors[:-WINDOW]), min(errors[-WINDOW:])
@@ -162,6 +169,42 @@ def compressed_hals(
                 converged = True
                 break
     return Ut.T, V, n_iter, converged
+
+
+def _balance(Ut, V, with_u, with_v):
+    """Rescale each component so that its two factors have equal norms, in place.
+
+    ``U V`` is unchanged, but the split of each component's scale between
+    ``U`` and ``V`` no longer drifts (extrapolating both factors is not
+    scale-invariant: left alone, one factor of a component grows while the
+    other shrinks to zero and the component dies). ``with_u`` and ``with_v``
+    (previous and extrapolated iterates) get the same factors.
+    """
+    nu = np.sqrt(np.einsum("ij,ij->i", Ut, Ut))
+    nv = np.sqrt(np.einsum("ij,ij->i", V, V))
+    ok = (nu > 0) & (nv > 0)
+    d = np.ones_like(nu)
+    d[ok] = np.sqrt(nv[ok] / nu[ok])
+    for A in (Ut,) + tuple(with_u):
+        A *= d[:, None]
+    for A in (V,) + tuple(with_v):
+        A /= d[:, None]
+
+
+def _flush(A):
+    """Set entries that are negligible for their row to exactly zero, in place.
+
+    Components that are not needed (k above the rank of the data) decay
+    towards zero; their entries would become subnormal floats, on which
+    arithmetic is about 100 times slower (measured: a k=12 fit of rank-5 data
+    took 40 s instead of 2 s). Entries below ``eps`` times the row maximum
+    (or ``eps**2`` times the largest entry) carry no information at the
+    working precision.
+    """
+    eps = np.finfo(A.dtype).eps
+    row_max = A.max(axis=1, keepdims=True)
+    threshold = np.maximum(eps * row_max, eps * eps * max(float(row_max.max()), 0.0))
+    np.putmask(A, A < threshold, 0)
 
 
 def _extrapolate(out, new, old, beta):

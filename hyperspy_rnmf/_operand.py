@@ -248,7 +248,9 @@ class NumpyOperand:
                         (self.block_rows, self.data.shape[1]), self.data.dtype
                     )
                 block = np.take(
-                    self.data, self.rows[start:stop], axis=0,
+                    self.data,
+                    self.rows[start:stop],
+                    axis=0,
                     out=gathered[: stop - start],
                 )
             if not convert:
@@ -298,7 +300,9 @@ class NumpyOperand:
         stats = []
         for start, stop, block in self._blocks():
             np.matmul(block, matrix, out=out[start:stop])
-            stats.append(_block_stats(block, start, out[start:stop, -1], self.check_min))
+            stats.append(
+                _block_stats(block, start, out[start:stop, -1], self.check_min)
+            )
         return self._first(stats), np.ascontiguousarray(out[:, :-1])
 
     def stats_and_rmatmul(self, matrix):
@@ -377,3 +381,103 @@ class NumpyOperand:
                 for start, stop, block in self._blocks()
             )
         return loadings, residual, stats
+
+    def residual_pass(self, loadings, components, expected=False):
+        """Residual statistics of the model ``loadings @ components``.
+
+        Returns ``row_abs`` (n_rows,), ``col_abs`` (n_cols,), the sum of
+        squares of the residual and, with ``expected``, the |residual| per row
+        expected from Poisson noise (else None); see
+        :func:`~hyperspy_rnmf._residuals.residual_stats`.
+        """
+        from hyperspy_rnmf._residuals import residual_stats
+
+        row_abs = np.empty(self.shape[0])
+        row_expected = np.empty(self.shape[0]) if expected else None
+        col_abs = np.zeros(self.shape[1])
+        squares = 0.0
+        for start, stop, block in self._blocks():
+            (stats,) = residual_stats(
+                block, [(loadings[start:stop], components)], expected=expected
+            )
+            row_abs[start:stop] = stats[0]
+            col_abs += stats[1]
+            squares += stats[2]
+            if expected:
+                row_expected[start:stop] = stats[3]
+        return row_abs, col_abs, squares, row_expected
+
+    def scan_pass(self, components_list, l1=0.0, l2=0.0, expected=False):
+        """Loadings and residual statistics for several component sets, one pass.
+
+        For every ``H`` in ``components_list`` the rows get their loadings by
+        NNLS, and the residual statistics of ``W H`` are accumulated; the row
+        and column sums of the data come along.
+
+        Returns
+        -------
+        models : list of (loadings, row_abs, col_abs, sum_squares, row_expected)
+            ``row_expected`` (the |residual| expected from Poisson noise) is
+            None unless ``expected``.
+        data_rows, data_cols : numpy.ndarray
+            Row sums (n_rows,) and column sums (n_cols,) of the data.
+        """
+        stacked, bounds, grams = _stack_components(components_list, self.dtype)
+        m, n = self.shape
+        out = [
+            [
+                np.empty((m, b - a), dtype=self.dtype),
+                np.empty(m),
+                np.zeros(n),
+                0.0,
+                np.empty(m) if expected else None,
+            ]
+            for a, b in bounds
+        ]
+        data_rows, data_cols = np.empty(m), np.zeros(n)
+        whole = self._whole()
+        blocks = [(0, m, whole)] if whole is not None else self._blocks()
+        for start, stop, block in blocks:
+            loadings, stats, rows, cols = _scan_block(
+                block, stacked, bounds, grams, l1, l2, expected
+            )
+            for entry, W, stat in zip(out, loadings, stats):
+                entry[0][start:stop] = W
+                entry[1][start:stop] = stat[0]
+                entry[2] += stat[1]
+                entry[3] += stat[2]
+                if expected:
+                    entry[4][start:stop] = stat[3]
+            data_rows[start:stop] = rows
+            data_cols += cols
+        return [tuple(entry) for entry in out], data_rows, data_cols
+
+
+def _stack_components(components_list, dtype):
+    """Components stacked for one product, their row ranges and Gram matrices."""
+    stacked = np.concatenate([np.asarray(H, dtype=dtype) for H in components_list])
+    sizes = np.cumsum([0] + [len(H) for H in components_list])
+    bounds = list(zip(sizes[:-1], sizes[1:]))
+    grams = [
+        np.asarray(H, np.float64) @ np.asarray(H, np.float64).T for H in components_list
+    ]
+    return stacked, bounds, grams
+
+
+def _scan_block(block, stacked, bounds, grams, l1, l2, expected=False):
+    """Per component set: NNLS loadings of the block and residual statistics."""
+    from hyperspy_rnmf._residuals import residual_stats
+
+    rhs = (block @ stacked.T).astype(np.float64)
+    loadings = [
+        nnls_gram(gram, rhs[:, a:b].T, l1=l1, l2=l2).T.astype(block.dtype)
+        for gram, (a, b) in zip(grams, bounds)
+    ]
+    stats = residual_stats(
+        block,
+        [(W, stacked[a:b]) for W, (a, b) in zip(loadings, bounds)],
+        expected=expected,
+    )
+    rows = block.sum(axis=1, dtype=np.float64)
+    cols = block.sum(axis=0, dtype=np.float64)
+    return loadings, stats, rows, cols

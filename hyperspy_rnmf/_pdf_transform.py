@@ -3,39 +3,46 @@
 For probe positions ``i`` and a uniform grid ``Q_j`` (1/Å, ``Q = 2 pi / d``):
 
 1. **Normalisation.** At high ``Q`` the structure factor ``S(Q) -> 1`` and the
-   measured intensity is ``I(Q) ~ a <f^2>(Q) + B(Q)``: scale ``a`` and a
+   measured intensity is ``I(Q) ~ a <f^2>(Q) + B(Q)``: the scale ``a`` and a
    polynomial background ``B`` of degree ``background_degree`` are fitted
-   together by linear least squares over ``fit_range``.
+   together by linear least squares over ``fit_range``, with weights
+   ``Q / <f>^2``: the residuals are then ``a F(Q)``, so the fit makes ``F(Q)``
+   oscillate around zero where it is weighted in ``G(r)``.
 2. **Structure functions.** ``S(Q) = 1 + (I - a <f^2> - B) / (a <f>^2)`` and
    ``F(Q) = Q [S(Q) - 1]`` over ``[qmin, qmax]``.
-3. **Ad hoc correction** (PDFgetX3, Juhás et al. 2013). A polynomial without
-   constant term, of degree ``n = max(1, round(rpoly * qmaxinst / pi))``, is
-   fitted to ``F(Q)`` over ``[qmin, qmaxinst]`` and subtracted: it removes the
-   slowly varying errors of the normalisation (inelastic and multiple
-   scattering, a wrong background), at the price of ``G(r)`` below ``rpoly``.
+3. **Ad hoc correction** (optional, PDFgetX3, Juhás et al. 2013). A polynomial
+   without constant term, of degree ``n = max(1, round(rpoly qmaxinst / pi))``,
+   is fitted to ``F(Q)`` over ``[qmin, qmaxinst]`` and subtracted. It removes
+   slowly varying errors (inelastic and multiple scattering, a wrong
+   background) at the price of ``G(r)`` below about ``rpoly``, and also removes
+   part of the low-``Q`` ramp ``F -> -Q`` that carries the slope
+   ``-4 pi rho0 r``: number densities read from a corrected ``G(r)`` are low
+   unless ``rpoly`` is well below the first pair distance.
 4. **Low-Q extension.** Below ``qmin`` (beam stop, direct beam) ``S(Q)`` is
    taken as constant, ``F(Q) = c Q`` with ``c`` the mean of ``F / Q`` over the
-   first ``low_q_width`` of the data: the value ``F -> -Q (1 - S(0))`` that the
-   low-``r`` slope ``G(r) = -4 pi rho0 r`` needs. ``low_q="zero"`` sets ``F = 0``
-   there instead (``G`` from ``qmin`` only, as PDFgetX3 does).
-5. **Transform.** Optional Lorch window ``sin(pi Q / qmax) / (pi Q / qmax)``, then
-   ``G(r) = (2 / pi) sum_j F(Q_j) sin(Q_j r) dQ`` over ``[0, qmax]``.
+   first ``low_q_width`` of the data: for dense matter ``S -> S(0) ~ 0`` and
+   ``F -> -Q``, the behaviour the low-``r`` slope needs. ``low_q="zero"`` sets
+   ``F = 0`` there instead (``G`` from ``qmin`` only, as PDFgetX3 does).
+5. **Transform.** Optional Lorch window ``sin(pi Q / qmax) / (pi Q / qmax)``,
+   then ``G(r) = (2 / pi) sum_j F(Q_j) sin(Q_j r) dQ`` over ``[0, qmax]``.
 
 Every step is linear in ``I`` except the division by ``a``: with the matrices
-built once by :class:`PDFTransform`, the result for all probe positions is a
-few matrix products, ``G = F @ K``.
+built once by :class:`PDFTransform`, ``G`` for all probe positions is three
+matrix products.
 
 References
 ----------
 P. Juhás, T. Davis, C. L. Farrow and S. J. L. Billinge, J. Appl. Cryst. 46
 (2013) 560-566.
-E. Lorch, J. Phys. C 2 (1969) 229.
+E. Lorch, J. Phys. C 2 (1969) 229-237.
 """
 
 import numpy as np
 from numpy.polynomial import legendre
 
 __all__ = ["PDFTransform", "polynomial_degree", "default_q_ranges"]
+
+DIRECT_BEAM_MAX_Q = 0.75  # 1/Å: a maximum of I(Q) below this is the direct beam
 
 
 def polynomial_degree(rpoly, qmaxinst):
@@ -50,7 +57,7 @@ def _zero_constant_basis(q, scale, degree):
     return np.stack(columns, axis=1)
 
 
-def default_q_ranges(q, mean_intensity, *, fit_fraction=0.5):
+def default_q_ranges(q, mean_intensity, *, fit_fraction=0.7):
     """Data-driven ``qmin``, ``qmax`` and normalisation fit range.
 
     Parameters
@@ -70,11 +77,11 @@ def default_q_ranges(q, mean_intensity, *, fit_fraction=0.5):
 
     Notes
     -----
-    ``qmax`` is the last Q with data. ``qmin`` is the first valley of the
-    smoothed mean I(Q) (between the direct beam and the first diffuse ring)
-    when the curve first decreases; if it first rises (the direct beam is
-    masked), ``qmin`` is the first Q with data. Only valleys in the lower half
-    of the range count.
+    ``qmax`` is the last Q with data. If the smoothed mean I(Q) has its
+    maximum below ``Q = 0.75 1/Å`` (the direct beam; diffuse rings of
+    condensed matter lie above ``Q ~ 1 1/Å``), ``qmin`` is the first valley
+    after it, between the direct beam and the first ring; otherwise (direct
+    beam masked or outside the range) ``qmin`` is the first Q with data.
     """
     from scipy.ndimage import gaussian_filter1d
     from scipy.signal import find_peaks
@@ -86,24 +93,32 @@ def default_q_ranges(q, mean_intensity, *, fit_fraction=0.5):
         )
     first, last = finite[0], finite[-1]
     y = np.asarray(mean_intensity[first : last + 1], dtype=np.float64)
-    y = np.where(np.isfinite(y), y, np.interp(np.arange(y.size), np.flatnonzero(np.isfinite(y)), y[np.isfinite(y)]))
+    good = np.isfinite(y)
+    y = np.where(good, y, np.interp(np.arange(y.size), np.flatnonzero(good), y[good]))
     smooth = gaussian_filter1d(y, 1.5, mode="nearest")
-    if np.all(smooth > 0):
-        curve, prominence = np.log(smooth), 0.02
-    else:
-        curve, prominence = smooth, 0.01 * np.ptp(smooth)
-    valleys, _ = find_peaks(-curve, prominence=prominence)
-    valleys = valleys[valleys < y.size // 2]
-    peaks, _ = find_peaks(curve, prominence=prominence)
-    rule = "first Q with data (I(Q) rises from its first point)"
-    start = 0
-    if valleys.size and (peaks.size == 0 or valleys[0] < peaks[0]):
-        start = int(valleys[0])
-        rule = "first valley of the mean I(Q) after the direct beam"
+    qs = np.asarray(q[first : last + 1], dtype=np.float64)
+    top = int(np.argmax(smooth[: max(2, y.size // 2)]))
+    start, rule = 0, "first Q with data (no direct beam below Q = 0.75 1/Å)"
+    if qs[top] < DIRECT_BEAM_MAX_Q:
+        curve = np.log(smooth) if np.all(smooth > 0) else smooth
+        prominence = 0.02 if np.all(smooth > 0) else 0.01 * np.ptp(smooth)
+        valleys, _ = find_peaks(-curve[top:], prominence=prominence)
+        valleys = valleys + top
+        valleys = valleys[valleys < y.size // 2]
+        if valleys.size:
+            start = int(valleys[0])
+            rule = "first valley of the mean I(Q) after the direct beam"
+        else:
+            rule = "first Q with data (no valley after the direct beam)"
     qmin = float(q[first + start])
     qmax = float(q[last])
     fit_lo = qmax - fit_fraction * (qmax - qmin)
-    return {"qmin": qmin, "qmax": qmax, "fit_range": (float(fit_lo), qmax), "qmin_rule": rule}
+    return {
+        "qmin": qmin,
+        "qmax": qmax,
+        "fit_range": (float(fit_lo), qmax),
+        "qmin_rule": rule,
+    }
 
 
 class PDFTransform:
@@ -159,19 +174,30 @@ class PDFTransform:
         tol = 1e-6 * step
         self.q = q
         self.r = np.asarray(r, dtype=np.float64)
-        self.fit_index = np.flatnonzero((q >= fit_range[0] - tol) & (q <= fit_range[1] + tol))
-        self.index = np.flatnonzero((q >= qmin - tol) & (q <= qmax + tol))
+        self.fit_index = np.flatnonzero(
+            (q >= fit_range[0] - tol) & (q <= fit_range[1] + tol)
+        )
+        # F(Q) is needed up to qmaxinst (polynomial fit), G uses it up to qmax
+        self.index = np.flatnonzero(
+            (q >= qmin - tol) & (q <= max(qmax, qmaxinst) + tol)
+        )
         qt = q[self.index]
-        self.q_transform = qt
+        self.output = qt <= qmax + tol
+        self.q_transform = qt[self.output]
 
         # 1. scale and background: coefficients = I[:, fit] @ pinv(design).T
         qf = q[self.fit_index]
         f2_norm = mean_f2[self.fit_index].max()
-        self._basis = self._normalisation_basis(q, mean_f2, f2_norm, fit_range, background_degree)
-        design = self._basis[self.fit_index]
-        self._pinv = np.linalg.pinv(design)  # (p, n_fit)
+        self._basis = self._normalisation_basis(
+            q, mean_f2, f2_norm, fit_range, background_degree
+        )
+        # weights Q / <f>^2: the residuals are a * F(Q), so the fit makes
+        # F(Q) oscillate around zero over the fit range
+        weights = qf / mean_f[self.fit_index] ** 2
+        weights = weights / weights.max()
+        design = self._basis[self.fit_index] * weights[:, None]
+        self._pinv = np.linalg.pinv(design) * weights[None, :]  # (p, n_fit)
         self._f2_norm = f2_norm
-        self._qf = qf
 
         # 2. F = h * (I - a f2 - B) / a on the transform range
         self._h = qt / mean_f[self.index] ** 2
@@ -193,6 +219,7 @@ class PDFTransform:
         # 4.-5. low-Q extension, Lorch window and sine transform: (n_t, n_r)
         dq = step
         sine = self._sine_matrix(qt, dq, qmax, lorch)
+        sine[~self.output] = 0.0
         self.low_q_points = 0
         if low_q == "linear":
             q_ext = qt[0] - dq * np.arange(1, int(np.floor(qt[0] / dq + 0.5)) + 1)
@@ -230,23 +257,36 @@ class PDFTransform:
         scale = coefficients[:, 0] / self._f2_norm
         return scale, model
 
-    def reduced_structure_function(self, intensity, corrected=True):
-        """``F(Q)`` on the transform range (n, n_t) and the scale (n,)."""
+    def ad_hoc_correction(self, fq):
+        """Subtract the fitted polynomial from ``F(Q)`` (n, n_t) on
+        ``[qmin, max(qmax, qmaxinst)]`` (identity when ``rpoly`` is None)."""
+        return np.asarray(fq, dtype=np.float64) @ self._correction
+
+    def _fq(self, intensity, corrected):
         scale, model = self.normalise(intensity)
         intensity = np.asarray(intensity, dtype=np.float64)[:, self.index]
         with np.errstate(divide="ignore", invalid="ignore"):
             safe = np.where(scale > 0, scale, np.nan)
             fq = self._h * (intensity - model) / safe[:, None]
         if corrected:
-            fq = fq @ self._correction
+            fq = self.ad_hoc_correction(fq)
         return fq, scale
 
+    def reduced_structure_function(self, intensity):
+        """``F(Q)`` (n, n_q) on ``[qmin, qmax]`` (corrected) and the scale (n,).
+
+        The scale is NaN, and so are ``F``, ``S`` and ``G``, where the fitted
+        scale is not positive (no scattering above the background).
+        """
+        fq, scale = self._fq(intensity, corrected=True)
+        return fq[:, self.output], scale
+
     def structure_factor(self, intensity):
-        """``S(Q) = 1 + F(Q) / Q`` after the ad hoc correction."""
-        fq, _ = self.reduced_structure_function(intensity)
-        return 1.0 + fq / self.q_transform
+        """``S(Q) = 1 + F(Q) / Q`` (n, n_q) and the scale (n,)."""
+        fq, scale = self.reduced_structure_function(intensity)
+        return 1.0 + fq / self.q_transform, scale
 
     def reduced_pdf(self, intensity):
         """``G(r)`` (n, n_r) and the fitted scale (n,)."""
-        fq, scale = self.reduced_structure_function(intensity, corrected=False)
+        fq, scale = self._fq(intensity, corrected=False)
         return fq @ self._kernel, scale

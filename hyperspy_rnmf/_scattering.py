@@ -16,7 +16,7 @@ evaluated from the parameterisations that diffsims ships:
     Peng, Ren, Dudarev & Whelan (1996), five Gaussians,
     ``f(s) = sum_i a_i exp(-b_i s^2)`` with ``s = g / 2``, valid up to
     ``s = 2 1/Å``; H to Cf (International Tables C, table 4.3.2.3, diffsims'
-    ``"xtables"``: :data:`diffsims.utils.atomic_scattering_params.ATOMIC_SCATTERING_PARAMS`).
+    ``"xtables"``: ``diffsims.utils.atomic_scattering_params``).
 
 Here ``g = 1/d`` and ``Q = 2 pi g = 4 pi sin(theta) / lambda``. All functions of
 this module take ``Q`` in 1/Å.

@@ -53,21 +53,35 @@ def _demo(args):
     t_sk = time.perf_counter() - t0
 
     rows = [
-        ("RandomizedNMF", t_rnmf, relative_error(X, W_r, rnmf.components_),
-         match_components(rnmf.components_, truth["factors"]).min(),
-         rnmf.n_iter_ < rnmf.max_iter),
-        ("scikit-learn NMF", t_sk, relative_error(X, W_s, sk.components_),
-         match_components(sk.components_, truth["factors"]).min(),
-         sk.n_iter_ < sk.max_iter),
+        (
+            "RandomizedNMF",
+            t_rnmf,
+            relative_error(X, W_r, rnmf.components_),
+            match_components(rnmf.components_, truth["factors"]).min(),
+            rnmf.n_iter_ < rnmf.max_iter,
+        ),
+        (
+            "scikit-learn NMF",
+            t_sk,
+            relative_error(X, W_s, sk.components_),
+            match_components(sk.components_, truth["factors"]).min(),
+            sk.n_iter_ < sk.max_iter,
+        ),
     ]
-    print(f"\n{'method':<18} {'time (s)':>9} {'rel. error':>11} {'min cosine':>11} "
-          f"{'converged':>10}")
+    print(
+        f"\n{'method':<18} {'time (s)':>9} {'rel. error':>11} {'min cosine':>11} "
+        f"{'converged':>10}"
+    )
     for name, t, err, cos, converged in rows:
-        print(f"{name:<18} {t:9.2f} {err:11.5f} {cos:11.4f} "
-              f"{'yes' if converged else 'no':>10}")
+        print(
+            f"{name:<18} {t:9.2f} {err:11.5f} {cos:11.4f} "
+            f"{'yes' if converged else 'no':>10}"
+        )
     print("(min cosine: worst match between a planted phase pattern and a factor)")
-    print(f"\nRandomizedNMF is {t_sk / t_rnmf:.0f}x faster "
-          f"({rnmf.n_passes_} passes over the data, {rnmf.n_iter_} HALS iterations).")
+    print(
+        f"\nRandomizedNMF is {t_sk / t_rnmf:.0f}x faster "
+        f"({rnmf.n_passes_} passes over the data, {rnmf.n_iter_} HALS iterations)."
+    )
 
     nav_shape = s.axes_manager.navigation_shape[::-1]
     sig_shape = s.axes_manager.signal_shape[::-1]
@@ -90,14 +104,28 @@ def _demo(args):
 
 def main(argv=None):
     """Entry point of the ``hyperspy-rnmf`` command."""
-    parser = argparse.ArgumentParser(prog="hyperspy-rnmf", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="hyperspy-rnmf", description=__doc__.split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="compare RandomizedNMF and scikit-learn NMF")
     demo.add_argument("--phases", type=int, default=3, help="number of phases (k)")
-    demo.add_argument("--scan", type=int, nargs=2, default=(52, 39),
-                      metavar=("X", "Y"), help="probe positions")
-    demo.add_argument("--detector", type=int, nargs=2, default=(128, 128),
-                      metavar=("KX", "KY"), help="detector pixels")
+    demo.add_argument(
+        "--scan",
+        type=int,
+        nargs=2,
+        default=(52, 39),
+        metavar=("X", "Y"),
+        help="probe positions",
+    )
+    demo.add_argument(
+        "--detector",
+        type=int,
+        nargs=2,
+        default=(128, 128),
+        metavar=("KX", "KY"),
+        help="detector pixels",
+    )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--output", default="rnmf_demo.png", help="PNG file to write")
     args = parser.parse_args(argv)

@@ -74,6 +74,13 @@ def check_data_stats(stats, name="X"):
         )
 
 
+def normalize_rows(H):
+    """Rows scaled to sum to one (all-zero rows stay zero), float64."""
+    H = np.asarray(H, dtype=np.float64)
+    totals = H.sum(axis=1)
+    return H / np.where(totals > 0, totals, 1.0)[:, None]
+
+
 def _check_int(value, name, low, high=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be an integer, got {value!r}.")
@@ -242,13 +249,9 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def _validate_X(self, X, reset):
         if is_dask_array(X):
             if X.ndim != 2:
-                raise ValueError(
-                    f"Expected a 2D array for `X`, got shape {X.shape}."
-                )
+                raise ValueError(f"Expected a 2D array for `X`, got shape {X.shape}.")
             if X.dtype.kind not in "biuf":
-                raise ValueError(
-                    f"`X` must have a real numeric dtype, got {X.dtype}."
-                )
+                raise ValueError(f"`X` must have a real numeric dtype, got {X.dtype}.")
             if reset:
                 self.n_features_in_ = X.shape[1]
             elif X.shape[1] != self.n_features_in_:
@@ -347,6 +350,23 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def _fit_sketch(self, operand, sketch, k, rng, custom=None):
         """Factorize a sketch and project the data on the components."""
+        W, H, n_iter = self._factorize_sketch(operand, sketch, k, rng, custom)
+        for i in range(self.n_refine_iter):
+            if i > 0:
+                W = self._project(operand, H)[0]
+            H = self._update_components(operand, W, H)
+        H = normalize_rows(H)
+        loadings, residual, _ = self._project(operand, H)
+        return self._set_fitted(
+            H,
+            loadings,
+            residual,
+            n_iter,
+            sketch.n_passes + max(1, 2 * self.n_refine_iter),
+        )
+
+    def _factorize_sketch(self, operand, sketch, k, rng, custom=None):
+        """Initial factors from the sketch and HALS on it: ``(W, H, n_iter)``."""
         n_samples, n_features = operand.shape
         mean = sketch.stats.total / max(n_samples * n_features, 1)
         l1_W, l2_W, l1_H, l2_H = self._regularization(n_samples, n_features)
@@ -364,8 +384,14 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         else:
             penalties = dict(l1_u=l1_W, l2_u=l2_W, l1_v=l1_H, l2_v=l2_H)
         U, V, n_iter, converged = compressed_hals(
-            sketch.Q, sketch.B, U, V, max_iter=self.max_iter, tol=self.tol,
-            dtype=operand.dtype, **penalties
+            sketch.Q,
+            sketch.B,
+            U,
+            V,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            dtype=operand.dtype,
+            **penalties,
         )
         if not converged:
             warnings.warn(
@@ -374,31 +400,32 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 ConvergenceWarning,
             )
         W, H = (V.T, U.T) if sketch.transposed else (U, V)
-        for i in range(self.n_refine_iter):
-            if i > 0:
-                W = self._project(operand, H)[0]
-            H = self._update_components(operand, W, H)
-        totals = H.sum(axis=1)
-        H = H / np.where(totals > 0, totals, 1.0)[:, None]
-        loadings, residual, _ = self._project(operand, H)
+        return W, H, n_iter
+
+    def _set_fitted(self, H, loadings, residual, n_iter, n_passes):
+        """Sort by prominence, store the fitted attributes, return the loadings."""
         order = np.argsort(-loadings.sum(axis=0, dtype=np.float64), kind="stable")
-        self.components_ = H[order].astype(operand.dtype)
-        self.n_components_ = k
+        self.components_ = np.ascontiguousarray(H[order], dtype=loadings.dtype)
+        self.n_components_ = H.shape[0]
         self.n_iter_ = n_iter
         self.reconstruction_err_ = float(np.sqrt(residual))
-        self.n_passes_ = sketch.n_passes + max(1, 2 * self.n_refine_iter)
+        self.n_passes_ = n_passes
         return np.ascontiguousarray(loadings[:, order])
 
     def _update_components(self, operand, W, H=None):
-        """Update ``H`` for fixed ``W`` on the full data (one pass).
+        """Update ``H`` for fixed ``W`` on the full data (one pass)."""
+        W = np.asarray(W, dtype=np.float64)
+        WtX = operand.rmatmul(W.astype(operand.dtype)).T
+        return self._solve_components(W, WtX, H, operand.shape)
+
+    def _solve_components(self, W, WtX, H, shape):
+        """``H >= 0`` minimising ``|X - W H|`` given ``W`` and ``W.T @ X``.
 
         From a current ``H``, HALS sweeps until they change ``H`` by less than
         0.1 % (at most 20); without one, exact NNLS per column.
         """
-        n_samples, n_features = operand.shape
-        _, _, l1_H, l2_H = self._regularization(n_samples, n_features)
+        _, _, l1_H, l2_H = self._regularization(*shape)
         W = np.asarray(W, dtype=np.float64)
-        WtX = operand.rmatmul(W.astype(operand.dtype)).T
         gram = W.T @ W
         if H is None:
             return nnls_gram(gram, WtX, l1=l1_H, l2=l2_H)

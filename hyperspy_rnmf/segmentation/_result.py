@@ -50,8 +50,17 @@ class SegmentationResult:
         ``"nmf"`` or ``"vdf"``.
     """
 
-    def __init__(self, maps, masks, patterns, mean_patterns, labels,
-                 merge_record, parameters, route):
+    def __init__(
+        self,
+        maps,
+        masks,
+        patterns,
+        mean_patterns,
+        labels,
+        merge_record,
+        parameters,
+        route,
+    ):
         self.maps = maps
         self.masks = masks
         self.patterns = patterns
@@ -121,8 +130,7 @@ class SegmentationResult:
         n_rows = max(len(index), 1)
         if figsize is None:
             figsize = (3.2 * len(columns), 2.8 * n_rows)
-        fig, axes = plt.subplots(n_rows, len(columns), figsize=figsize,
-                                 squeeze=False)
+        fig, axes = plt.subplots(n_rows, len(columns), figsize=figsize, squeeze=False)
         for row, i in enumerate(index):
             for col, (title, signal, is_pattern) in enumerate(columns):
                 ax = axes[row, col]
@@ -148,8 +156,7 @@ class SegmentationResult:
 
         fig, ax = plt.subplots()
         data = np.ma.masked_equal(self.labels.data, 0)
-        ax.imshow(data, cmap=cmap, extent=_extent(self.labels),
-                  interpolation="nearest")
+        ax.imshow(data, cmap=cmap, extent=_extent(self.labels), interpolation="nearest")
         ax.set_title(f"{len(self)} segment(s)")
         return fig
 
@@ -174,8 +181,10 @@ class SegmentationResult:
                 continue
             stored = signal.deepcopy()
             if empty:  # HDF5/zarr cannot store a size-0 axis: keep one blank
-                stored = _resized(stored, np.zeros((1,) + signal.data.shape[1:],
-                                                   dtype=signal.data.dtype))
+                stored = _resized(
+                    stored,
+                    np.zeros((1,) + signal.data.shape[1:], dtype=signal.data.dtype),
+                )
             container.metadata.set_item(f"{node}.{name}", stored)
         container.metadata.set_item(
             f"{node}.merge_record_json", json.dumps(to_python(self.merge_record))
@@ -212,8 +221,13 @@ class SegmentationResult:
         del container.metadata.Segmentation
         if container.metadata.has_item("General.FileIO"):
             del container.metadata.General.FileIO
-        return cls(labels=container, merge_record=merge_record,
-                   parameters=parameters, route=route, **signals)
+        return cls(
+            labels=container,
+            merge_record=merge_record,
+            parameters=parameters,
+            route=route,
+            **signals,
+        )
 
 
 def load_segmentation(filename):
@@ -226,9 +240,12 @@ def _resized(signal, data):
     from hyperspy_rnmf.segmentation._common import stack_signal
 
     nav = signal.axes_manager.navigation_axes
-    out = stack_signal(data, signal.axes_manager.signal_axes,
-                       nav[0].name if nav else "segment",
-                       signal.metadata.General.title)
+    out = stack_signal(
+        data,
+        signal.axes_manager.signal_axes,
+        nav[0].name if nav else "segment",
+        signal.metadata.General.title,
+    )
     out.metadata.add_dictionary(signal.metadata.as_dictionary())
     return out
 
@@ -246,8 +263,18 @@ def _extent(signal):
     )
 
 
-def build_result(*, maps, masks, patterns, mean_patterns, scan_axes,
-                 pattern_axes, merge_record, parameters, route):
+def build_result(
+    *,
+    maps,
+    masks,
+    patterns,
+    mean_patterns,
+    scan_axes,
+    pattern_axes,
+    merge_record,
+    parameters,
+    route,
+):
     """Assemble a :class:`SegmentationResult` from arrays.
 
     ``maps``/``masks`` (n, rows, cols), ``patterns``/``mean_patterns``
@@ -272,13 +299,21 @@ def build_result(*, maps, masks, patterns, mean_patterns, scan_axes,
     patterns_s = make(patterns, pattern_axes, "segment", f"{title} ({route})")
     mean_s = None
     if mean_patterns is not None:
-        mean_s = make(mean_patterns, pattern_axes, "segment",
-                      f"mean measured patterns ({route})")
+        mean_s = make(
+            mean_patterns, pattern_axes, "segment", f"mean measured patterns ({route})"
+        )
     labels_s = image_signal(labels, scan_axes, f"segment labels ({route})")
     labels_s.metadata.set_item("Segmentation", meta)
-    return SegmentationResult(maps_s, masks_s, patterns_s, mean_s, labels_s,
-                              to_python(merge_record), to_python(parameters),
-                              route)
+    return SegmentationResult(
+        maps_s,
+        masks_s,
+        patterns_s,
+        mean_s,
+        labels_s,
+        to_python(merge_record),
+        to_python(parameters),
+        route,
+    )
 
 
 def label_image(maps, masks):

@@ -45,17 +45,41 @@ from hyperspy_rnmf.segmentation._correlation import (
     group_pairs,
 )
 from hyperspy_rnmf.segmentation._result import build_result
+from hyperspy_rnmf.segmentation._watershed import _validate as _validate_ws
 from hyperspy_rnmf.segmentation._watershed import watershed_segments
+
+
+def _validate_watershed(**options):
+    _validate_ws(
+        np.zeros((1, 1)),
+        *(
+            options[name]
+            for name in (
+                "threshold",
+                "min_distance",
+                "min_depth",
+                "boundary",
+                "min_size",
+                "max_size",
+                "min_intensity",
+                "exclude_border",
+                "sampling",
+            )
+        ),
+    )
+
 
 #: Defaults of the NMF route (see the user guide for how they were chosen).
 DEFAULTS = {
     "min_factor_correlation": 0.4,
-    "min_loading_correlation": 0.1,
+    "min_loading_correlation": 0.3,
     "linkage": "single",
     "threshold": "otsu",
     "min_depth": 0.3,
+    "boundary": 0.5,
     "min_size": 10,
     "min_intensity": 0.1,
+    "min_dominance": 0.5,
     "exclude_border": 0,
 }
 
@@ -198,8 +222,9 @@ def _masked_factors(factors, signal_mask):
     return f
 
 
-def component_correlations(signal=None, *, factors=None, loadings=None,
-                           signal_mask=None):
+def component_correlations(
+    signal=None, *, factors=None, loadings=None, signal_mask=None
+):
     """Normalised cross-correlation matrices of factors and of loadings.
 
     Parameters
@@ -225,8 +250,7 @@ def component_correlations(signal=None, *, factors=None, loadings=None,
     >>> fac.data.shape
     (3, 3)
     """
-    f, ld, _, _ = decomposition_components(signal, factors=factors,
-                                           loadings=loadings)
+    f, ld, _, _ = decomposition_components(signal, factors=factors, loadings=loadings)
     mask = _check_signal_mask(signal_mask, f.shape[1:])
     import hyperspy.api as hs
 
@@ -244,9 +268,16 @@ def component_correlations(signal=None, *, factors=None, loadings=None,
 
 
 # ----------------------------------------------------------------- merging
-def merge_components(factors, loadings, *, min_factor_correlation=None,
-                     min_loading_correlation=None, linkage=None, exclude=None,
-                     signal_mask=None):
+def merge_components(
+    factors,
+    loadings,
+    *,
+    min_factor_correlation=None,
+    min_loading_correlation=None,
+    linkage=None,
+    exclude=None,
+    signal_mask=None,
+):
     """Merge components whose factors AND loadings are correlated.
 
     Parameters
@@ -284,11 +315,17 @@ def merge_components(factors, loadings, *, min_factor_correlation=None,
         )
     k = len(f)
     tf = check_correlation(
-        DEFAULTS["min_factor_correlation"] if min_factor_correlation is None
-        else min_factor_correlation, "min_factor_correlation")
+        DEFAULTS["min_factor_correlation"]
+        if min_factor_correlation is None
+        else min_factor_correlation,
+        "min_factor_correlation",
+    )
     tl = check_correlation(
-        DEFAULTS["min_loading_correlation"] if min_loading_correlation is None
-        else min_loading_correlation, "min_loading_correlation")
+        DEFAULTS["min_loading_correlation"]
+        if min_loading_correlation is None
+        else min_loading_correlation,
+        "min_loading_correlation",
+    )
     linkage = DEFAULTS["linkage"] if linkage is None else linkage
     if linkage not in LINKAGES:
         raise ValueError(f"`linkage` must be one of {LINKAGES}, got {linkage!r}.")
@@ -354,9 +391,11 @@ def segment_decomposition(
     threshold=DEFAULTS["threshold"],
     min_distance=None,
     min_depth=DEFAULTS["min_depth"],
+    boundary=DEFAULTS["boundary"],
     min_size=DEFAULTS["min_size"],
     max_size=None,
     min_intensity=DEFAULTS["min_intensity"],
+    min_dominance=DEFAULTS["min_dominance"],
     exclude_border=DEFAULTS["exclude_border"],
     mean_patterns=True,
     show_progressbar=None,
@@ -386,7 +425,7 @@ def segment_decomposition(
         beam is in every crystal's factor and correlates unrelated crystals.
         Pixels that are NaN in the factors are always left out.
     min_factor_correlation : float in [-1, 1], default 0.4
-    min_loading_correlation : float in [-1, 1], default 0.1
+    min_loading_correlation : float in [-1, 1], default 0.3
         Components are merged when both correlations exceed these.
     linkage : {'single', 'complete'}, default 'single'
         How linked pairs form groups (see :func:`merge_components`).
@@ -400,14 +439,23 @@ def segment_decomposition(
     min_depth : float in [0, 1), default 0.3
         Relative depth of the distance-transform neck that separates two
         crystals (see :func:`watershed_segments`).
+    boundary : float in [0, 1) or None, default 0.5
+        Each segment is trimmed to its pixels above this fraction of its own
+        top value (its half-maximum contour by default); None keeps the
+        watershed regions.
     min_size, max_size : int
         Segment size limits in probe positions (``max_size=None``: none).
     min_intensity : float in [0, 1], default 0.1
         Segments whose maximum is below this fraction of their map's maximum
         are discarded.
+    min_dominance : float in [0, 1], default 0.5
+        A segment is kept only if its merged component contributes more
+        counts than any other merged (not excluded) component in at least
+        this fraction of its positions. This drops the faint copy of a
+        crystal that a similar component shows in its map (0 keeps all).
     exclude_border : int, default 0
-        Segments whose marker is within this many probe positions of the
-        edge of the scan are discarded.
+        Segments whose centre of mass is within this many probe positions of
+        the edge of the scan are discarded.
     mean_patterns : bool, default True
         Also compute the mean measured pattern inside each segment (one pass
         over the data; needs ``signal``).
@@ -419,8 +467,9 @@ def segment_decomposition(
     SegmentationResult
         ``merge_record``: ``n_components``, ``excluded``, ``groups`` (the
         component indices of each merged component), ``segment_group`` and
-        ``segment_components`` (per segment), ``watershed`` (threshold and
-        discarded segments per merged map).
+        ``segment_components`` (per segment), ``watershed`` (per merged map:
+        the threshold, the map's maximum, the number of markers and how many
+        segments were discarded as small, large, weak, border or dominated).
 
     Warns
     -----
@@ -445,40 +494,62 @@ def segment_decomposition(
     if k == 0:
         raise ValueError("There are no components to segment (0 factors).")
     min_size = check_int(min_size, "min_size", 1)
+    min_dominance = check_real(min_dominance, "min_dominance", 0, 1)
     sampling = tuple(abs(float(a.scale)) for a in scan_axes[::-1])
     if min_distance is None:
         min_distance = _default_min_distance(min_size, sampling)
     min_distance = check_real(min_distance, "min_distance", 0)
     if not isinstance(mean_patterns, bool):
-        raise ValueError(f"`mean_patterns` must be True or False, got {mean_patterns!r}.")
+        raise ValueError(
+            f"`mean_patterns` must be True or False, got {mean_patterns!r}."
+        )
     if mean_patterns and signal is None:
         mean_patterns = False
     watershed_options = dict(
-        threshold=threshold, min_distance=min_distance, min_depth=min_depth,
-        min_size=min_size, max_size=max_size, min_intensity=min_intensity,
-        exclude_border=exclude_border, sampling=sampling,
+        threshold=threshold,
+        min_distance=min_distance,
+        min_depth=min_depth,
+        boundary=boundary,
+        min_size=min_size,
+        max_size=max_size,
+        min_intensity=min_intensity,
+        exclude_border=exclude_border,
+        sampling=sampling,
     )
     # validate every watershed parameter before any work
-    watershed_segments(np.zeros((2, 2)) + np.eye(2), **watershed_options)
+    _validate_watershed(**watershed_options)
 
     merged_f, merged_l, groups, _, _ = merge_components(
-        f, ld, min_factor_correlation=min_factor_correlation,
-        min_loading_correlation=min_loading_correlation, linkage=linkage,
-        exclude=exclude, signal_mask=signal_mask,
+        f,
+        ld,
+        min_factor_correlation=min_factor_correlation,
+        min_loading_correlation=min_loading_correlation,
+        linkage=linkage,
+        exclude=exclude,
+        signal_mask=signal_mask,
     )
 
+    # which merged component contributes the most counts at each position
+    strongest = (
+        np.argmax(np.nan_to_num(merged_l, nan=-np.inf), axis=0) if len(groups) else None
+    )
     maps, masks, seg_group, infos = [], [], [], []
     for g in progress(range(len(groups)), show, desc="watershed", leave=False):
         labels, info = watershed_segments(
-            merged_l[g], name=f"merged component {g} (components {groups[g]})",
+            merged_l[g],
+            name=f"merged component {g} (components {groups[g]})",
             **watershed_options,
         )
-        infos.append(info)
+        info["discarded"]["dominated"] = 0
         for j in range(1, int(labels.max()) + 1):
             mask = labels == j
+            if np.mean(strongest[mask] == g) < min_dominance:
+                info["discarded"]["dominated"] += 1
+                continue
             maps.append(np.where(mask, merged_l[g], 0.0))
             masks.append(mask)
             seg_group.append(g)
+        infos.append(info)
 
     n = len(maps)
     maps = np.array(maps) if n else np.zeros((0,) + ld.shape[1:])
@@ -501,9 +572,11 @@ def segment_decomposition(
         "threshold": threshold,
         "min_distance": min_distance,
         "min_depth": float(min_depth),
+        "boundary": None if boundary is None else float(boundary),
         "min_size": min_size,
         "max_size": max_size,
         "min_intensity": float(min_intensity),
+        "min_dominance": min_dominance,
         "exclude_border": int(exclude_border),
         "scan_units": str(scan_axes[0].units),
     }
@@ -516,9 +589,15 @@ def segment_decomposition(
         "watershed": infos,
     }
     return build_result(
-        maps=maps, masks=masks, patterns=patterns, mean_patterns=mean,
-        scan_axes=scan_axes, pattern_axes=pattern_axes, merge_record=record,
-        parameters=parameters, route="nmf",
+        maps=maps,
+        masks=masks,
+        patterns=patterns,
+        mean_patterns=mean,
+        scan_axes=scan_axes,
+        pattern_axes=pattern_axes,
+        merge_record=record,
+        parameters=parameters,
+        route="nmf",
     )
 
 

@@ -16,9 +16,13 @@ def separable_product(n_samples, n_features, k, random_state=0, pure=3):
     """
     rng = np.random.default_rng(random_state)
     W = rng.random((n_samples, k)) * (rng.random((n_samples, k)) < 0.6)
-    W[: k * pure] = np.repeat(np.eye(k), pure, axis=0) * rng.uniform(1, 2, (k * pure, 1))
+    W[: k * pure] = np.repeat(np.eye(k), pure, axis=0) * rng.uniform(
+        1, 2, (k * pure, 1)
+    )
     H = rng.random((k, n_features)) * (rng.random((k, n_features)) < 0.5)
-    H[:, : k * pure] = np.repeat(np.eye(k), pure, axis=1) * rng.uniform(1, 2, (1, k * pure))
+    H[:, : k * pure] = np.repeat(np.eye(k), pure, axis=1) * rng.uniform(
+        1, 2, (1, k * pure)
+    )
     W = W[rng.permutation(n_samples)]
     H = H[:, rng.permutation(n_features)]
     return W @ H, W, H

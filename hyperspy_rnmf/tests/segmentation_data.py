@@ -5,8 +5,9 @@ routes must handle:
 
 * ``A1`` and ``A2``: the same orientation (one NMF component) in two places
   whose soft edges touch: watershed must split them.
-* ``B``: one crystal whose spot intensities change across it (a thickness
-  gradient), so that its signal needs two NMF components: they must be merged.
+* ``B``: one bent crystal: a third of its reflections are excited only in its
+  left part, another third only in its right part, so that its signal needs
+  two NMF components: they must be merged.
 * ``C`` and ``D``: two orientations whose crystals partly overlap.
 * a background component (direct beam and diffuse halo of the film)
   everywhere, to be excluded.
@@ -121,15 +122,20 @@ def planted_crystals(
         taken = np.concatenate([taken, spots])
     amplitudes = [rng.uniform(0.5, 1.5, len(spots)) for spots in lattices]
 
-    # B: two parts with the same spots and different intensities
-    sign = np.where(rng.random(len(lattices[1])) < 0.5, -1.0, 1.0)
     beam = _direct_beam()
 
     def crystal_pattern(spots, amps):  # 30 % of a crystal's counts stay in the beam
         return 0.7 * _spot_image(spots, amps) + 0.3 * beam
 
-    b1 = crystal_pattern(lattices[1], amplitudes[1] * (1 + 0.7 * sign))
-    b2 = crystal_pattern(lattices[1], amplitudes[1] * (1 - 0.7 * sign))
+    # B is bent: a third of its reflections are excited only in its left part
+    # (b1), another third only in its right part (b2), the rest everywhere.
+    n_b = len(lattices[1])
+    third = n_b // 3
+    only = rng.permutation(n_b)[: 2 * third]
+    keep_1 = np.setdiff1d(np.arange(n_b), only[third:])
+    keep_2 = np.setdiff1d(np.arange(n_b), only[:third])
+    b1 = crystal_pattern(lattices[1][keep_1], amplitudes[1][keep_1])
+    b2 = crystal_pattern(lattices[1][keep_2], amplitudes[1][keep_2])
     orientation_patterns = [crystal_pattern(s, a) for s, a in zip(lattices, amplitudes)]
     background = _background_pattern()
 
@@ -158,8 +164,7 @@ def planted_crystals(
         ]
     )
     factors = np.stack(
-        [background, orientation_patterns[0], b1, b2]
-        + orientation_patterns[2:4]
+        [background, orientation_patterns[0], b1, b2] + orientation_patterns[2:4]
     )
     clean = np.einsum("kyx,kab->yxab", loadings, factors)
     data = rng.poisson(clean).astype(dtype) if noise else clean.astype(dtype)

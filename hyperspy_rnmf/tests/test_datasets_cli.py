@@ -53,7 +53,9 @@ def test_match_components_and_relative_error():
 
 def test_demo_command(tmp_path, capsys):
     out = tmp_path / "demo.png"
-    code = main(["demo", "--scan", "12", "10", "--detector", "16", "16", "--output", str(out)])
+    code = main(
+        ["demo", "--scan", "12", "10", "--detector", "16", "16", "--output", str(out)]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "RandomizedNMF" in text and "scikit-learn NMF" in text

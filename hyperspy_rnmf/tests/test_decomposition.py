@@ -40,7 +40,9 @@ def results(s):
 @pytest.mark.parametrize("lazy", [False, True])
 def test_positional_name_recovers_planted_factors(kind, lazy):
     s, W, H = make_signal(kind, lazy)
-    s.decomposition("rnmf", output_dimension=K, tol=1e-7, max_iter=3000, print_info=False)
+    s.decomposition(
+        "rnmf", output_dimension=K, tol=1e-7, max_iter=3000, print_info=False
+    )
     factors, loadings = results(s)
     assert factors.shape == (int(np.prod(SIG)), K)
     assert loadings.shape == (int(np.prod(NAV)), K)
@@ -58,7 +60,9 @@ def test_positional_name_recovers_planted_factors(kind, lazy):
 def test_lazy_equals_eager(dtype):
     eager, _, _ = make_signal(noise=True, dtype=dtype)
     lazy, _, _ = make_signal(noise=True, dtype=dtype, lazy=True)
-    options = dict(output_dimension=K, random_state=3, tol=1e-6, max_iter=2000, print_info=False)
+    options = dict(
+        output_dimension=K, random_state=3, tol=1e-6, max_iter=2000, print_info=False
+    )
     eager.decomposition("rnmf", **options)
     lazy.decomposition("rnmf", **options)
     f_e, l_e = results(eager)
@@ -73,8 +77,13 @@ def test_lazy_equals_eager(dtype):
 def test_algorithm_keyword_options_and_return_info():
     s, _, _ = make_signal(noise=True)
     estimator = s.decomposition(
-        algorithm="rnmf", output_dimension=K, oversample=5, n_power_iter=0,
-        random_state=1, return_info=True, print_info=False,
+        algorithm="rnmf",
+        output_dimension=K,
+        oversample=5,
+        n_power_iter=0,
+        random_state=1,
+        return_info=True,
+        print_info=False,
     )
     assert isinstance(estimator, RandomizedNMF)
     assert estimator.oversample == 5 and estimator.n_power_iter == 0
@@ -117,14 +126,21 @@ def test_masks_exclude_pixels_and_positions(lazy):
     if lazy:
         s = s.as_lazy()
     s.decomposition(
-        "rnmf", output_dimension=K, signal_mask=sig_mask, navigation_mask=nav_mask,
-        tol=1e-7, max_iter=3000, print_info=False,
+        "rnmf",
+        output_dimension=K,
+        signal_mask=sig_mask,
+        navigation_mask=nav_mask,
+        tol=1e-7,
+        max_iter=3000,
+        print_info=False,
     )
     factors, loadings = results(s)
     flat_sig = sig_mask.ravel()
     flat_nav = nav_mask.T.ravel()
     assert np.isnan(factors[flat_sig]).all() and not np.isnan(factors[~flat_sig]).any()
-    assert np.isnan(loadings[flat_nav]).all() and not np.isnan(loadings[~flat_nav]).any()
+    assert (
+        np.isnan(loadings[flat_nav]).all() and not np.isnan(loadings[~flat_nav]).any()
+    )
     assert match_components(factors[~flat_sig].T, H[:, ~flat_sig]).min() > 0.999
     np.testing.assert_array_equal(s.learning_results.signal_mask, sig_mask)
     np.testing.assert_array_equal(s.learning_results.navigation_mask, nav_mask.T)
@@ -137,7 +153,10 @@ def test_signal_masks_as_signals():
     nav_mask = hs.signals.BaseSignal(np.zeros(NAV, dtype=bool)).T
     nav_mask.data[0, 1] = True
     s.decomposition(
-        "rnmf", output_dimension=K, signal_mask=sig_mask, navigation_mask=nav_mask,
+        "rnmf",
+        output_dimension=K,
+        signal_mask=sig_mask,
+        navigation_mask=nav_mask,
         print_info=False,
     )
     factors, loadings = results(s)
@@ -154,8 +173,14 @@ def test_reproject_fills_masked_entries(reproject):
     nav_mask = np.zeros(NAV[::-1], dtype=bool)
     nav_mask[0, :3] = True
     s.decomposition(
-        "rnmf", output_dimension=K, signal_mask=sig_mask, navigation_mask=nav_mask,
-        reproject=reproject, tol=1e-7, max_iter=3000, print_info=False,
+        "rnmf",
+        output_dimension=K,
+        signal_mask=sig_mask,
+        navigation_mask=nav_mask,
+        reproject=reproject,
+        tol=1e-7,
+        max_iter=3000,
+        print_info=False,
     )
     factors, loadings = results(s)
     assert np.isnan(factors).any() == (reproject == "navigation")
@@ -172,8 +197,11 @@ def test_poisson_normalisation(lazy):
     s, _, H = make_signal(noise=True, lazy=lazy, dtype=np.float32)
     before = np.array(s.data)
     s.decomposition(
-        "rnmf", output_dimension=K, normalize_poissonian_noise=True,
-        random_state=0, print_info=False,
+        "rnmf",
+        output_dimension=K,
+        normalize_poissonian_noise=True,
+        random_state=0,
+        print_info=False,
     )
     assert np.array_equal(np.array(s.data), before)
     assert s.learning_results.poissonian_noise_normalized is True
@@ -191,14 +219,19 @@ def test_poisson_normalisation_with_masks_matches_manual_weighting():
     sig_mask[0, 0] = True
     options = dict(output_dimension=K, random_state=0, tol=1e-8, max_iter=5000)
     s.decomposition(
-        "rnmf", normalize_poissonian_noise=True, signal_mask=sig_mask,
-        print_info=False, **options,
+        "rnmf",
+        normalize_poissonian_noise=True,
+        signal_mask=sig_mask,
+        print_info=False,
+        **options,
     )
     factors, loadings = results(s)
     X = s.data.reshape(int(np.prod(NAV)), -1)[:, ~sig_mask.ravel()]
     a, b = np.sqrt(X.sum(axis=1)), np.sqrt(X.sum(axis=0))
     a, b = np.where(a > 0, a, 1), np.where(b > 0, b, 1)  # empty rows/columns
-    manual = RandomizedNMF(K, **{k: v for k, v in options.items() if k != "output_dimension"})
+    manual = RandomizedNMF(
+        K, **{k: v for k, v in options.items() if k != "output_dimension"}
+    )
     W = manual.fit_transform(X / a[:, None] / b)
     expected = (W * a[:, None]) @ (manual.components_ * b)
     ours = loadings @ factors[~sig_mask.ravel()].T
@@ -219,10 +252,14 @@ def test_float32_data_bit_identical_after_poisson_and_after_errors():
     s, _, _ = make_signal(noise=True, dtype=np.float32)
     s.data /= 7.0  # values that do not survive a scale round trip exactly
     before = s.data.copy()
-    s.decomposition("rnmf", output_dimension=K, normalize_poissonian_noise=True, print_info=False)
+    s.decomposition(
+        "rnmf", output_dimension=K, normalize_poissonian_noise=True, print_info=False
+    )
     assert np.array_equal(s.data, before)
     with pytest.raises(TypeError):
-        s.decomposition("rnmf", output_dimension=K, normalize_poissonian_noise=True, bogus=1)
+        s.decomposition(
+            "rnmf", output_dimension=K, normalize_poissonian_noise=True, bogus=1
+        )
     s.data[0, 0, 0, 0] = -1
     before = s.data.copy()
     with pytest.raises(ValueError, match="Negative values"):
@@ -238,8 +275,12 @@ def test_save_and_load(tmp_path, extension):
     s.save(path)
     loaded = hs.load(path)
     assert loaded.learning_results.decomposition_algorithm == "rnmf"
-    np.testing.assert_array_equal(loaded.learning_results.factors, s.learning_results.factors)
-    np.testing.assert_array_equal(loaded.learning_results.loadings, s.learning_results.loadings)
+    np.testing.assert_array_equal(
+        loaded.learning_results.factors, s.learning_results.factors
+    )
+    np.testing.assert_array_equal(
+        loaded.learning_results.loadings, s.learning_results.loadings
+    )
     loaded.get_decomposition_model()
 
 
@@ -276,20 +317,47 @@ def test_direct_function_call():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({}, ValueError, "algorithm='rnmf' needs `output_dimension`"),
-        ({"output_dimension": 2, "oversampling": 3}, TypeError,
-         r"Unknown keyword argument\(s\) for algorithm='rnmf': oversampling=3"),
-        ({"output_dimension": 2, "centre": "navigation"}, ValueError,
-         r"`centre='navigation'` is not used by algorithm='rnmf'"),
-        ({"output_dimension": 2, "svd_solver": "full"}, ValueError,
-         r"`svd_solver='full'` is not used"),
-        ({"output_dimension": 2, "var_array": np.ones(3)}, ValueError, "`var_array=array"),
-        ({"output_dimension": 0}, ValueError, r"`n_components` must be an integer in \[1, 48\], got 0"),
+        (
+            {"output_dimension": 2, "oversampling": 3},
+            TypeError,
+            r"Unknown keyword argument\(s\) for algorithm='rnmf': oversampling=3",
+        ),
+        (
+            {"output_dimension": 2, "centre": "navigation"},
+            ValueError,
+            r"`centre='navigation'` is not used by algorithm='rnmf'",
+        ),
+        (
+            {"output_dimension": 2, "svd_solver": "full"},
+            ValueError,
+            r"`svd_solver='full'` is not used",
+        ),
+        (
+            {"output_dimension": 2, "var_array": np.ones(3)},
+            ValueError,
+            "`var_array=array",
+        ),
+        (
+            {"output_dimension": 0},
+            ValueError,
+            r"`n_components` must be an integer in \[1, 48\], got 0",
+        ),
         ({"output_dimension": 49}, ValueError, r"\[1, 48\], got 49"),
-        ({"output_dimension": 2, "reproject": "all"}, ValueError, "`reproject` must be one of"),
-        ({"output_dimension": 2, "algorithm": "NMF"}, TypeError, "got the algorithm twice"),
-        ({"output_dimension": 2, "normalize_poissonian_noise": "yes"}, TypeError,
-         "`normalize_poissonian_noise` must be True or False, got 'yes'"),
+        (
+            {"output_dimension": 2, "reproject": "all"},
+            ValueError,
+            "`reproject` must be one of",
+        ),
+        (
+            {"output_dimension": 2, "algorithm": "NMF"},
+            TypeError,
+            "got the algorithm twice",
+        ),
+        (
+            {"output_dimension": 2, "normalize_poissonian_noise": "yes"},
+            TypeError,
+            "`normalize_poissonian_noise` must be True or False, got 'yes'",
+        ),
     ],
 )
 def test_bad_arguments_raise(kwargs, error, match):
@@ -304,23 +372,41 @@ def test_estimator_conflicts_raise():
     s, _, _ = make_signal()
     with pytest.raises(TypeError, match=r"Options tol=0.1 cannot be combined"):
         s.decomposition(algorithm=RandomizedNMF(2), tol=0.1)
-    with pytest.raises(ValueError, match="`output_dimension=3` differs from the estimator's n_components=2"):
+    with pytest.raises(
+        ValueError,
+        match="`output_dimension=3` differs from the estimator's n_components=2",
+    ):
         s.decomposition(algorithm=RandomizedNMF(2), output_dimension=3)
 
 
 @pytest.mark.parametrize(
     "masks, error, match",
     [
-        ({"signal_mask": np.zeros((7, 9), bool)}, ValueError,
-         r"`signal_mask` \(shape \(7, 9\)\) must have shape \(9, 7\) \(the order of the data array"),
-        ({"navigation_mask": np.zeros((8, 6), bool)}, ValueError,
-         r"`navigation_mask` \(shape \(8, 6\)\) must have shape \(6, 8\)"),
-        ({"signal_mask": np.zeros((9, 7), int)}, TypeError,
-         "`signal_mask` must be a boolean array .* got dtype int64"),
-        ({"signal_mask": np.ones((9, 7), bool)}, ValueError,
-         "All positions are excluded by `signal_mask`"),
-        ({"navigation_mask": hs.signals.Signal2D(np.zeros((8, 6), bool))}, ValueError,
-         r"`navigation_mask` \(a signal with navigation shape \(\) and signal shape \(6, 8\)\)"),
+        (
+            {"signal_mask": np.zeros((7, 9), bool)},
+            ValueError,
+            r"`signal_mask` \(shape \(7, 9\)\) must have shape \(9, 7\) \(the order of the data array",
+        ),
+        (
+            {"navigation_mask": np.zeros((8, 6), bool)},
+            ValueError,
+            r"`navigation_mask` \(shape \(8, 6\)\) must have shape \(6, 8\)",
+        ),
+        (
+            {"signal_mask": np.zeros((9, 7), int)},
+            TypeError,
+            "`signal_mask` must be a boolean array .* got dtype int64",
+        ),
+        (
+            {"signal_mask": np.ones((9, 7), bool)},
+            ValueError,
+            "All positions are excluded by `signal_mask`",
+        ),
+        (
+            {"navigation_mask": hs.signals.Signal2D(np.zeros((8, 6), bool))},
+            ValueError,
+            r"`navigation_mask` \(a signal with navigation shape \(\) and signal shape \(6, 8\)\)",
+        ),
     ],
 )
 def test_bad_masks_raise(masks, error, match):

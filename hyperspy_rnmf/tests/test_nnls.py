@@ -24,7 +24,9 @@ def test_each_column_independent_of_the_others():
     R = C.T @ rng.standard_normal((80, 40))
     full = nnls_gram(C.T @ C, R)
     order = rng.permutation(40)
-    np.testing.assert_allclose(nnls_gram(C.T @ C, R[:, order]), full[:, order], rtol=1e-12)
+    np.testing.assert_allclose(
+        nnls_gram(C.T @ C, R[:, order]), full[:, order], rtol=1e-12
+    )
     np.testing.assert_allclose(nnls_gram(C.T @ C, R[:, 7:8]), full[:, 7:8], rtol=1e-12)
 
 

@@ -18,11 +18,15 @@ from hyperspy_rnmf.tests.helpers import separable_product
 NAV = (10, 12)  # array order (y, x)
 SIG = (6, 8)
 K = 3
-OPTIONS = dict(output_dimension=K, random_state=0, tol=1e-6, max_iter=2000, print_info=False)
+OPTIONS = dict(
+    output_dimension=K, random_state=0, tol=1e-6, max_iter=2000, print_info=False
+)
 
 
 def planted_counts(seed=0, dtype=np.float64):
-    X, W, H = separable_product(int(np.prod(NAV)), int(np.prod(SIG)), K, random_state=seed)
+    X, W, H = separable_product(
+        int(np.prod(NAV)), int(np.prod(SIG)), K, random_state=seed
+    )
     counts = np.random.default_rng(seed).poisson(300 * X)
     return counts.reshape(NAV + SIG).astype(dtype), W, H
 
@@ -63,7 +67,9 @@ def test_lazy_equals_eager_for_any_chunking(nav_chunks):
     factors, loadings = eager_results(data)
     s = lazy_signal(data, nav_chunks)
     s.decomposition("rnmf", **OPTIONS)
-    np.testing.assert_allclose(s.learning_results.factors, factors, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        s.learning_results.factors, factors, rtol=1e-6, atol=1e-9
+    )
     np.testing.assert_allclose(
         s.learning_results.loadings, loadings, rtol=1e-6, atol=1e-6 * loadings.max()
     )
@@ -74,7 +80,9 @@ def test_signal_axes_chunked_too():
     factors, _ = eager_results(data)
     s = hs.signals.Signal2D(da.from_array(data, chunks=(4, 5, 3, 4))).as_lazy()
     s.decomposition("rnmf", **OPTIONS)
-    np.testing.assert_allclose(s.learning_results.factors, factors, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        s.learning_results.factors, factors, rtol=1e-6, atol=1e-9
+    )
 
 
 def test_no_step_materialises_the_whole_array():
@@ -82,8 +90,13 @@ def test_no_step_materialises_the_whole_array():
     s = lazy_signal(data, (2, 3))
     chunk_float_bytes = 2 * 3 * int(np.prod(SIG)) * 4
     with LargestResult() as guard:
-        s.decomposition("rnmf", normalize_poissonian_noise=True, reproject="both",
-                        signal_mask=np.eye(*SIG, dtype=bool), **OPTIONS)
+        s.decomposition(
+            "rnmf",
+            normalize_poissonian_noise=True,
+            reproject="both",
+            signal_mask=np.eye(*SIG, dtype=bool),
+            **OPTIONS,
+        )
     assert 0 < guard.largest
     # results of tasks stay below one float chunk plus the small matrices
     small = 8 * (int(np.prod(NAV)) + int(np.prod(SIG))) * (K + 10 + 1)
@@ -98,7 +111,9 @@ def test_estimator_on_dask_arrays_chunked_both_ways():
     lazy = RandomizedNMF(K, random_state=0, tol=1e-6, max_iter=2000)
     with LargestResult() as guard:
         lazy.fit(da.from_array(X, chunks=(17, 13)))
-    np.testing.assert_allclose(lazy.components_, eager.components_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        lazy.components_, eager.components_, rtol=1e-6, atol=1e-9
+    )
     assert guard.largest < X.nbytes / 2
 
 
@@ -109,8 +124,12 @@ def test_masks_and_poisson_lazily(poisson):
     nav_mask[2:4, 5] = True
     sig_mask = np.zeros(SIG, dtype=bool)
     sig_mask[0, :3] = True
-    options = dict(navigation_mask=nav_mask, signal_mask=sig_mask,
-                   normalize_poissonian_noise=poisson, reproject="navigation")
+    options = dict(
+        navigation_mask=nav_mask,
+        signal_mask=sig_mask,
+        normalize_poissonian_noise=poisson,
+        reproject="navigation",
+    )
     factors, loadings = eager_results(data, **options)
     s = lazy_signal(data, ((3, 3, 4), (7, 5)))
     s.decomposition("rnmf", **OPTIONS, **options)
@@ -118,7 +137,10 @@ def test_masks_and_poisson_lazily(poisson):
         s.learning_results.factors, factors, rtol=2e-4, atol=2e-4 * np.nanmax(factors)
     )
     np.testing.assert_allclose(
-        s.learning_results.loadings, loadings, rtol=2e-4, atol=2e-4 * np.nanmax(loadings)
+        s.learning_results.loadings,
+        loadings,
+        rtol=2e-4,
+        atol=2e-4 * np.nanmax(loadings),
     )
 
 
@@ -144,7 +166,9 @@ def test_files_loaded_lazily(tmp_path, extension):
     assert lazy._lazy and lazy.data.numblocks[:2] == (3, 3)
     with LargestResult() as guard:
         lazy.decomposition("rnmf", **OPTIONS)
-    np.testing.assert_allclose(lazy.learning_results.factors, factors, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        lazy.learning_results.factors, factors, rtol=1e-5, atol=1e-7
+    )
     float_chunk = 4 * 5 * int(np.prod(SIG)) * 4  # one chunk in float32
     assert guard.largest <= float_chunk < data.size * 4 / 4
 
@@ -163,7 +187,10 @@ def client():
     distributed = pytest.importorskip("distributed")
     with dask.config.set({"distributed.worker.daemon": False}):
         cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
             silence_logs=50,
         )
     with distributed.Client(cluster) as client:
@@ -177,7 +204,9 @@ def test_distributed_equals_eager(client):
     factors, loadings = eager_results(data)
     s = lazy_signal(data, ((3, 7), (5, 5, 2)))
     s.decomposition("rnmf", **OPTIONS)
-    np.testing.assert_allclose(s.learning_results.factors, factors, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        s.learning_results.factors, factors, rtol=1e-6, atol=1e-9
+    )
     np.testing.assert_allclose(
         s.learning_results.loadings, loadings, rtol=1e-6, atol=1e-6 * loadings.max()
     )
@@ -187,7 +216,9 @@ def test_distributed_equals_eager(client):
 def test_result_survives_the_loss_of_a_worker(client):
     data, _, _ = planted_counts()
     factors, _ = eager_results(data)
-    slow = da.from_array(data, chunks=(1, 3) + SIG).map_blocks(slow_copy, dtype=data.dtype)
+    slow = da.from_array(data, chunks=(1, 3) + SIG).map_blocks(
+        slow_copy, dtype=data.dtype
+    )
     s = hs.signals.Signal2D(slow).as_lazy()
     pids = list(client.run(os.getpid).values())
     killed = []
@@ -204,4 +235,6 @@ def test_result_survives_the_loss_of_a_worker(client):
     elapsed = time.perf_counter() - t0
     killer.join()
     assert killed and elapsed > 1.0  # the worker died while the fit was running
-    np.testing.assert_allclose(s.learning_results.factors, factors, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        s.learning_results.factors, factors, rtol=1e-6, atol=1e-9
+    )

@@ -59,12 +59,16 @@ def test_pth_file_installed():
 
 
 def test_extension_entry_point_and_yaml():
-    names = [e.name for e in importlib.metadata.entry_points(group="hyperspy.extensions")]
+    names = [
+        e.name for e in importlib.metadata.entry_points(group="hyperspy.extensions")
+    ]
     assert "hyperspy_rnmf" in names
     yaml_file = pathlib.Path(hyperspy_rnmf.__file__).parent / "hyperspy_extension.yaml"
     assert yaml_file.is_file()
-    run_python("import hyperspy.api as hs; import hyperspy.extensions as e; "
-               "assert 'signals' in e.ALL_EXTENSIONS")
+    run_python(
+        "import hyperspy.api as hs; import hyperspy.extensions as e; "
+        "assert 'signals' in e.ALL_EXTENSIONS"
+    )
 
 
 def test_fresh_interpreter_eager_and_lazy():

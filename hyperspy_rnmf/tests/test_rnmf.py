@@ -116,7 +116,9 @@ def test_dask_equals_numpy(shape, chunks):
     lazy = RandomizedNMF(3, random_state=0, tol=1e-6, max_iter=2000)
     W_lazy = lazy.fit_transform(da.from_array(noisy, chunks=chunks))
     assert isinstance(W_lazy, np.ndarray)
-    np.testing.assert_allclose(lazy.components_, eager.components_, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(
+        lazy.components_, eager.components_, rtol=1e-4, atol=1e-7
+    )
     np.testing.assert_allclose(W_lazy, W_eager, rtol=1e-4, atol=1e-6 * W_eager.max())
     # transform is exact NNLS per row: chunking does not matter
     np.testing.assert_allclose(
@@ -180,8 +182,12 @@ def test_penalties_shrink_and_sparsify():
 def test_power_iterations_and_refinement_improve_a_rough_sketch():
     X, _, _ = separable_product(300, 400, 5, random_state=15)
     noisy = np.random.default_rng(4).poisson(5 * X).astype(np.float64)
-    rough = RandomizedNMF(5, oversample=0, n_power_iter=0, n_refine_iter=0, random_state=0)
-    better = RandomizedNMF(5, oversample=0, n_power_iter=0, n_refine_iter=3, random_state=0)
+    rough = RandomizedNMF(
+        5, oversample=0, n_power_iter=0, n_refine_iter=0, random_state=0
+    )
+    better = RandomizedNMF(
+        5, oversample=0, n_power_iter=0, n_refine_iter=3, random_state=0
+    )
     rough.fit(noisy)
     better.fit(noisy)
     assert better.reconstruction_err_ < rough.reconstruction_err_
@@ -199,7 +205,9 @@ def X_small():
 def test_negative_values_raise(X_small):
     X = X_small.copy()
     X[4, 7] = -0.5
-    with pytest.raises(ValueError, match=r"negative values \(minimum -0.5 at row 4, column 7\)"):
+    with pytest.raises(
+        ValueError, match=r"negative values \(minimum -0.5 at row 4, column 7\)"
+    ):
         RandomizedNMF(2).fit(X)
     model = RandomizedNMF(2).fit(X_small)
     with pytest.raises(ValueError, match="negative values"):
@@ -220,7 +228,10 @@ def test_nan_inf_raise(X_small, bad):
     "params, match",
     [
         ({"n_components": 0}, r"`n_components` must be an integer in \[1, 20\], got 0"),
-        ({"n_components": 21}, r"`n_components` must be an integer in \[1, 20\], got 21"),
+        (
+            {"n_components": 21},
+            r"`n_components` must be an integer in \[1, 20\], got 21",
+        ),
         ({"n_components": 2.5}, r"`n_components` must be an integer, got 2.5"),
         ({"init": "svd"}, r"`init` must be one of .*got 'svd'"),
         ({"oversample": -1}, r"`oversample` must be an integer >= 0, got -1"),
@@ -246,15 +257,23 @@ def test_unknown_parameter_raises():
 def test_custom_init_errors(X_small):
     with pytest.raises(ValueError, match="init='custom' needs both `W` and `H`"):
         RandomizedNMF(2, init="custom").fit(X_small)
-    with pytest.raises(ValueError, match=r"`W` \(shape \(3, 2\)\) must have shape \(30, 2\)"):
-        RandomizedNMF(2, init="custom").fit(X_small, W=np.ones((3, 2)), H=np.ones((2, 20)))
+    with pytest.raises(
+        ValueError, match=r"`W` \(shape \(3, 2\)\) must have shape \(30, 2\)"
+    ):
+        RandomizedNMF(2, init="custom").fit(
+            X_small, W=np.ones((3, 2)), H=np.ones((2, 20))
+        )
     with pytest.raises(ValueError, match="`H` must be finite and non-negative"):
-        RandomizedNMF(2, init="custom").fit(X_small, W=np.ones((30, 2)), H=-np.ones((2, 20)))
+        RandomizedNMF(2, init="custom").fit(
+            X_small, W=np.ones((30, 2)), H=-np.ones((2, 20))
+        )
     with pytest.raises(ValueError, match="only used with init='custom'"):
         RandomizedNMF(2).fit(X_small, W=np.ones((30, 2)), H=np.ones((2, 20)))
 
 
 def test_dask_wrong_features_raise(X_small):
     model = RandomizedNMF(2).fit(X_small)
-    with pytest.raises(ValueError, match="X has 19 features, but RandomizedNMF is expecting 20"):
+    with pytest.raises(
+        ValueError, match="X has 19 features, but RandomizedNMF is expecting 20"
+    ):
         model.transform(da.from_array(X_small[:, :19]))

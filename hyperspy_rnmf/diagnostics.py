@@ -1,0 +1,222 @@
+"""Judging a finished decomposition: residual maps and overlap maps.
+
+:func:`residual_maps` works on the results of any decomposition stored in
+``signal.learning_results`` (``"rnmf"`` or HyperSpy's own algorithms, centred
+or not, with masks): it reads the data once and returns
+
+* r_real, the mean absolute residual over the pixels of each probe position,
+  as a map with the navigation axes of the signal;
+* r_reciprocal, the mean absolute residual over the probe positions at each
+  pixel, with the signal axes of the signal (Werbrouck et al. 2025);
+* a score of the spatial structure left in r_real: Moran's I (see
+  :func:`hyperspy_rnmf._residuals.morans_i`), computed on r_real divided by the
+  |residual| expected from Poisson noise around the model for count data
+  (``noise="poisson"``), on r_real itself for ``noise="gaussian"``.
+
+:func:`overlap_maps` thresholds the loadings, each normalised by its maximum,
+and counts at each probe position how many components exceed the threshold,
+and where each pair of components does (arXiv 2503.06699).
+"""
+
+import itertools
+
+import numpy as np
+
+from hyperspy_rnmf._residuals import morans_i
+
+
+def _decomposition_model(signal, components):
+    """Factors (n_sig, k) and loadings (n_nav, k) of the requested components."""
+    lr = signal.learning_results
+    if lr.factors is None or lr.loadings is None:
+        raise ValueError(
+            "The signal has no decomposition results: run s.decomposition(...) first."
+        )
+    factors = np.asarray(lr.factors)
+    loadings = np.asarray(lr.loadings)
+    if hasattr(factors, "compute"):
+        factors, loadings = factors.compute(), loadings.compute()
+    k = factors.shape[1]
+    if components is None:
+        index = np.arange(k)
+    elif np.isscalar(components):
+        if not 1 <= int(components) <= k:
+            raise ValueError(f"`components` must be in [1, {k}], got {components!r}.")
+        index = np.arange(int(components))
+    else:
+        index = np.asarray(list(components), dtype=int)
+        if index.size == 0 or index.min() < 0 or index.max() >= k:
+            raise ValueError(
+                f"`components` must be indices in [0, {k - 1}], got {list(components)!r}."
+            )
+    factors, loadings = factors[:, index], loadings[:, index]
+    mean = lr.mean
+    if mean is not None:  # centred decompositions: the mean as one more component
+        mean = np.asarray(mean)
+        n_nav, n_sig = loadings.shape[0], factors.shape[0]
+        if mean.size == n_nav:
+            loadings = np.column_stack([loadings, mean.ravel()])
+            factors = np.column_stack([factors, np.ones(n_sig)])
+        else:
+            loadings = np.column_stack([loadings, np.ones(n_nav)])
+            factors = np.column_stack([factors, mean.ravel()])
+    return factors, loadings
+
+
+def _map_signal(values, source_axes, title):
+    """A map with the calibration of ``source_axes`` (navigation or signal axes)."""
+    import hyperspy.api as hs
+
+    shape = tuple(ax.size for ax in source_axes[::-1])
+    s = hs.signals.BaseSignal(values.reshape(shape)).transpose(signal_axes=len(shape))
+    for target, source in zip(s.axes_manager.signal_axes, source_axes):
+        target.name, target.units = source.name, source.units
+        target.scale, target.offset = source.scale, source.offset
+    s.metadata.General.title = title
+    return s
+
+
+def residual_maps(signal, components=None, noise="poisson", show_progressbar=None):
+    """Residual maps of a finished decomposition, in one pass over the data.
+
+    Parameters
+    ----------
+    signal : BaseSignal
+        A signal (eager or lazy) with decomposition results.
+    components : int, list of int or None
+        The model uses all components (None), the first ``components``
+        (int), or the listed ones.
+    noise : {'poisson', 'gaussian'}, default 'poisson'
+        Noise model of the structure score (see the module docstring).
+    show_progressbar : bool or None
+        Progress bar on lazy data; None follows HyperSpy's preference.
+
+    Returns
+    -------
+    r_real : BaseSignal
+        Mean |residual| per probe position (navigation calibration), NaN at
+        positions without loadings (masked and not reprojected).
+    r_reciprocal : BaseSignal
+        Mean |residual| per pixel (signal calibration), NaN at masked pixels.
+    structure : float
+        Moran's I of r_real (noise-normalised for ``noise='poisson'``).
+
+    Examples
+    --------
+    >>> from hyperspy_rnmf.datasets import synthetic_4dstem
+    >>> s, _ = synthetic_4dstem(3, (20, 16), (24, 24), random_state=0)
+    >>> s.decomposition("rnmf", output_dimension=3, print_info=False)
+    >>> r_real, r_reciprocal, structure = residual_maps(s)
+    >>> r_real.axes_manager.signal_shape, r_reciprocal.axes_manager.signal_shape
+    ((20, 16), (24, 24))
+    """
+    from hyperspy_rnmf._signal_matrix import SignalMatrix
+
+    if noise not in ("poisson", "gaussian"):
+        raise ValueError(f"`noise` must be 'poisson' or 'gaussian', got {noise!r}.")
+    factors, loadings = _decomposition_model(signal, components)
+    rows = np.flatnonzero(np.all(np.isfinite(loadings), axis=1))
+    cols = np.flatnonzero(np.all(np.isfinite(factors), axis=1))
+    matrix = SignalMatrix(signal, show_progressbar=show_progressbar)
+    full_rows = rows.size == matrix.n_rows
+    full_cols = cols.size == matrix.n_cols
+    operand = matrix.operand(None if full_rows else rows, None if full_cols else cols)
+    W = loadings[rows].astype(operand.dtype)
+    H = factors[cols].T.astype(operand.dtype)
+    row_abs, col_abs, _, row_expected = operand.residual_pass(
+        W, H, expected=noise == "poisson"
+    )
+    n_rows, n_cols = operand.shape
+    am = signal.axes_manager
+    r_real = np.full(matrix.n_rows, np.nan)
+    r_real[rows] = row_abs / n_cols
+    r_reciprocal = np.full(matrix.n_cols, np.nan)
+    r_reciprocal[cols] = col_abs / n_rows
+    score_map = r_real
+    if row_expected is not None:
+        score_map = np.full(matrix.n_rows, np.nan)
+        score_map[rows] = row_abs / np.maximum(row_expected, 1e-12)
+    nav_shape = tuple(am.navigation_shape[::-1])
+    structure = morans_i(score_map.reshape(nav_shape))
+    return (
+        _map_signal(r_real, am.navigation_axes, "r_real: mean |residual| per position"),
+        _map_signal(r_reciprocal, am.signal_axes, "r_reciprocal: mean |residual| per pixel"),
+        structure,
+    )
+
+
+def overlap_maps(signal, threshold=0.3, components=None):
+    """Where components overlap: thresholded, max-normalised loading maps.
+
+    Each loading map is divided by its maximum (so that a weak component is
+    judged relative to itself) and compared with ``threshold``.
+
+    Parameters
+    ----------
+    signal : BaseSignal
+        A signal with decomposition results (any algorithm).
+    threshold : float, default 0.3
+        Fraction of each component's maximum loading above which the
+        component counts as present. 0.3 keeps the grain interiors and the
+        boundary regions where two grains mix in comparable amounts, and
+        ignores the noise floor of the normalised maps (typically < 0.1).
+    components : list of int or None
+        Components to consider (default: all).
+
+    Returns
+    -------
+    count : BaseSignal
+        Number of components above the threshold at each probe position
+        (navigation calibration kept).
+    pairs : BaseSignal
+        One boolean map per pair of components (navigation: pair index; the
+        pairs are listed in ``pairs.metadata.Overlap.pairs``).
+
+    Examples
+    --------
+    >>> from hyperspy_rnmf.datasets import synthetic_4dstem
+    >>> s, _ = synthetic_4dstem(3, (20, 16), (24, 24), random_state=0)
+    >>> s.decomposition("rnmf", output_dimension=3, print_info=False)
+    >>> count, pairs = overlap_maps(s)
+    >>> count.axes_manager.signal_shape, pairs.axes_manager.navigation_shape
+    ((20, 16), (3,))
+    """
+    import hyperspy.api as hs
+
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
+        raise TypeError(f"`threshold` must be a number, got {threshold!r}.")
+    if not 0 < threshold < 1:
+        raise ValueError(f"`threshold` must be in (0, 1), got {threshold!r}.")
+    lr = signal.learning_results
+    if lr.loadings is None:
+        raise ValueError(
+            "The signal has no decomposition results: run s.decomposition(...) first."
+        )
+    loadings = np.asarray(lr.loadings)
+    k = loadings.shape[1]
+    index = list(range(k)) if components is None else [int(c) for c in components]
+    if not index or min(index) < 0 or max(index) >= k:
+        raise ValueError(f"`components` must be indices in [0, {k - 1}], got {components!r}.")
+    maps = loadings[:, index]
+    peak = np.nanmax(maps, axis=0)
+    normalised = maps / np.where(peak > 0, peak, 1.0)
+    present = np.nan_to_num(normalised, nan=0.0) > threshold
+    am = signal.axes_manager
+    count = _map_signal(
+        present.sum(axis=1).astype(np.int64), am.navigation_axes,
+        f"number of components above {threshold:g} of their maximum",
+    )
+    pair_list = list(itertools.combinations(range(len(index)), 2))
+    nav_shape = tuple(am.navigation_shape[::-1])
+    data = np.stack(
+        [(present[:, a] & present[:, b]).reshape(nav_shape) for a, b in pair_list]
+    ) if pair_list else np.zeros((0,) + nav_shape, dtype=bool)
+    pairs = hs.signals.BaseSignal(data).transpose(signal_axes=len(nav_shape))
+    for target, source in zip(pairs.axes_manager.signal_axes, am.navigation_axes):
+        target.name, target.units = source.name, source.units
+        target.scale, target.offset = source.scale, source.offset
+    pairs.metadata.General.title = "overlap of component pairs"
+    pairs.metadata.set_item("Overlap.pairs", [[index[a], index[b]] for a, b in pair_list])
+    pairs.metadata.set_item("Overlap.threshold", float(threshold))
+    count.metadata.set_item("Overlap.threshold", float(threshold))
+    return count, pairs

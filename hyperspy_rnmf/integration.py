@@ -1,0 +1,473 @@
+"""Azimuthal integration of HyperSpy/pyxem diffraction signals to ePDF I(Q).
+
+HyperSpy glue over :class:`hyperspy_rnmf._azimuthal.AzimuthalOperator` (pyFAI):
+calibration (reciprocal pixel size, or camera length + pixel size + beam
+energy), centre, masks, lazy streaming; the result is an
+:class:`~hyperspy_rnmf.signals.epdf.ePDFSignal1D` with ``Q = 4 pi sin(theta) /
+lambda = 2 pi / d`` in 1/Å.
+"""
+
+import numbers
+
+import numpy as np
+
+from hyperspy_rnmf import _azimuthal
+from hyperspy_rnmf.signals._common import _new_signal, _progress, _real
+from hyperspy_rnmf.signals.epdf import (
+    PLAIN_ANGSTROM,
+    PLAIN_NM,
+    PYXEM_Q_UNITS,
+    PYXEM_S_UNITS,
+    Q_CONVENTION,
+    LazyePDFSignal1D,
+    ePDFSignal1D,
+)
+
+__all__ = ["integrate_azimuthal", "integrate_decomposition_factors"]
+
+INTEGRATION_BLOCK = 256  # patterns per sparse product in eager mode
+
+
+def integrate_azimuthal(
+    signal,
+    *,
+    npt=None,
+    q_range=None,
+    reciprocal_pixel_size=None,
+    convention=None,
+    camera_length=None,
+    pixel_size=None,
+    beam_energy=None,
+    center=None,
+    mask=None,
+    direct_beam_radius=None,
+    correct_solid_angle=True,
+    lazy_output=None,
+    show_progressbar=None,
+):
+    """Azimuthally integrate diffraction patterns to I(Q) with pyFAI.
+
+    Works on any ``Signal2D`` whose signal axes are the detector (pyxem's
+    ``Diffraction2D``/``ElectronDiffraction2D`` or plain HyperSpy), with any
+    navigation: a 4D-STEM scan (one I(Q) per probe position), a single
+    pattern, or NMF factors (one I(Q) per component, see
+    :func:`integrate_decomposition_factors`). Lazy signals are integrated block
+    by block.
+
+    Parameters
+    ----------
+    signal : hyperspy.signals.Signal2D
+        Diffraction patterns.
+    npt : int, optional
+        Number of Q bins. Default: one per pixel of radius, up to the farthest
+        corner (or ``q_range``).
+    q_range : (float, float), optional
+        Q range of the bins (1/Å). Default: 0 to the farthest corner.
+    reciprocal_pixel_size : float, optional
+        Size of one pixel in reciprocal space (1/Å), in the ``convention``
+        given. Default: read from the signal axes when they are calibrated.
+    convention : {"s", "q"}, optional
+        Meaning of ``reciprocal_pixel_size`` and of reciprocal axis units:
+        ``"s"`` is ``s = 1/d`` (pyxem, diffsims), ``"q"`` is
+        ``Q = 2 pi / d``. Required with ``reciprocal_pixel_size``; for axes,
+        default from their units (``k_A^-1`` and plain 1/Å or 1/nm: ``"s"``,
+        as in pyxem; ``q_A^-1``: ``"q"``).
+    camera_length : float, optional
+        Camera length in mm (with ``pixel_size`` and ``beam_energy``: physical
+        geometry, used instead of any reciprocal calibration).
+    pixel_size : float, optional
+        Detector pixel size in µm.
+    beam_energy : float, optional
+        Beam energy in keV. Default:
+        ``metadata.Acquisition_instrument.TEM.beam_energy``.
+    center : (float, float) or "direct_beam", optional
+        Beam centre ``(x, y)`` in pixels. Default: from the signal axes when
+        their offsets put 0 inside the pattern, otherwise ``"direct_beam"``:
+        the centroid of the direct beam in the mean pattern.
+    mask : array_like of bool or BaseSignal, optional
+        Pattern-shaped mask, True for excluded pixels (beam stop, dead or hot
+        pixels). Not modified.
+    direct_beam_radius : float, optional
+        Also exclude the pixels within this radius (pixels) of the centre.
+    correct_solid_angle : bool
+        Solid-angle normalisation (physical geometry only; a reciprocal pixel
+        calibration is taken as a flat, linear reciprocal space).
+    lazy_output : bool, optional
+        Default: lazy if ``signal`` is lazy.
+    show_progressbar : bool, optional
+        Default: ``hs.preferences.General.show_progressbar``.
+
+    Returns
+    -------
+    ePDFSignal1D
+        Navigation of ``signal``; signal axis ``Q`` in 1/Å, ``Q = 4 pi
+        sin(theta) / lambda = 2 pi / d``. Bins without unmasked pixels are
+        NaN. ``metadata.Signal.ePDF.integration`` records the geometry.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> from hyperspy_rnmf.integration import integrate_azimuthal
+    >>> y, x = np.mgrid[:64, :80]
+    >>> ring = np.exp(-0.5 * ((np.hypot(x - 40, y - 30) - 20) / 1.5) ** 2)
+    >>> iq = integrate_azimuthal(hs.signals.Signal2D(ring), center=(40, 30),
+    ...                          reciprocal_pixel_size=0.1, convention="q")
+    >>> round(float(iq.axes_manager[0].axis[np.argmax(iq.data)]), 2)
+    2.05
+    """
+    if signal.axes_manager.signal_dimension != 2:
+        raise ValueError(
+            "`signal` must have two signal dimensions (diffraction patterns), got "
+            f"{signal.axes_manager.signal_dimension}."
+        )
+    shape = tuple(signal.data.shape[-2:])
+    lazy = bool(signal._lazy)
+    lazy_output = lazy if lazy_output is None else bool(lazy_output)
+    record = {"method": "pyFAI CSR (bbox pixel splitting)"}
+
+    # -- calibration
+    physical = any(v is not None for v in (camera_length, pixel_size))
+    if physical:
+        if camera_length is None or pixel_size is None:
+            raise ValueError(
+                "`camera_length` (mm) and `pixel_size` (µm) must be given together, "
+                f"got camera_length={camera_length!r}, pixel_size={pixel_size!r}."
+            )
+        if reciprocal_pixel_size is not None:
+            raise ValueError(
+                "Give either `reciprocal_pixel_size` or `camera_length` + "
+                "`pixel_size`, not both."
+            )
+        camera_length = _real("camera_length", camera_length, "a positive number (mm)")
+        pixel_size = _real("pixel_size", pixel_size, "a positive number (µm)")
+        if not (camera_length > 0 and pixel_size > 0):
+            raise ValueError(
+                "`camera_length` and `pixel_size` must be positive, got "
+                f"{camera_length:g} mm and {pixel_size:g} µm."
+            )
+        if beam_energy is None:
+            beam_energy = signal.metadata.get_item(
+                "Acquisition_instrument.TEM.beam_energy"
+            )
+        if beam_energy is None:
+            raise ValueError(
+                "`beam_energy` (keV) is required with `camera_length`: pass it or set "
+                "metadata.Acquisition_instrument.TEM.beam_energy."
+            )
+        beam_energy = _real("beam_energy", beam_energy, "a positive number (keV)")
+        if not beam_energy > 0:
+            raise ValueError(
+                f"`beam_energy` must be positive (keV), got {beam_energy:g}."
+            )
+        wavelength = _azimuthal.electron_wavelength(beam_energy)
+        q_per_pixel = None
+        record.update(
+            calibration="camera length, pixel size and relativistic wavelength",
+            camera_length_mm=camera_length,
+            pixel_size_um=pixel_size,
+            wavelength_A=wavelength,
+            correct_solid_angle=bool(correct_solid_angle),
+        )
+    else:
+        q_per_pixel, how = _reciprocal_calibration(
+            signal, reciprocal_pixel_size, convention
+        )
+        record.update(
+            calibration=how,
+            q_per_pixel=q_per_pixel,
+            correct_solid_angle=False,
+        )
+
+    # -- centre
+    center, center_rule = _center(signal, center, lazy)
+    record.update(center_x=center[0], center_y=center[1], center_rule=center_rule)
+
+    # -- mask
+    full_mask = np.zeros(shape, dtype=bool)
+    if mask is not None:
+        array = np.asarray(getattr(mask, "data", mask))
+        if array.shape != shape:
+            raise ValueError(
+                f"`mask` (shape {array.shape}) must have the shape of the patterns "
+                f"{shape}."
+            )
+        if array.dtype != bool:
+            raise ValueError(
+                f"`mask` must be boolean (True = excluded), got {array.dtype}."
+            )
+        full_mask |= array
+    if direct_beam_radius is not None:
+        radius = _real(
+            "direct_beam_radius", direct_beam_radius, "a non-negative number (pixels)"
+        )
+        if radius < 0:
+            raise ValueError(
+                f"`direct_beam_radius` must be non-negative, got {radius:g}."
+            )
+        full_mask |= _azimuthal.disc_mask(shape, center, radius)
+        record["direct_beam_radius"] = radius
+    record["masked_pixels"] = int(full_mask.sum())
+    if full_mask.all():
+        raise ValueError("`mask` excludes every pixel.")
+
+    # -- bins
+    corners = np.array(
+        [[0, 0], [0, shape[0] - 1], [shape[1] - 1, 0], [shape[1] - 1, shape[0] - 1]]
+    )
+    r_corner = float(
+        np.max(np.hypot(corners[:, 0] - center[0], corners[:, 1] - center[1]))
+    )
+    if physical:
+        theta2 = np.arctan(r_corner * pixel_size * 1e-6 / (camera_length * 1e-3))
+        q_corner = 4 * np.pi * np.sin(theta2 / 2) / wavelength
+        q_step_px = q_corner / r_corner
+    else:
+        q_corner = r_corner * q_per_pixel
+        q_step_px = q_per_pixel
+    if q_range is None:
+        q_range = (0.0, q_corner)
+    try:
+        q_lo, q_hi = (float(v) for v in q_range)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`q_range` must be a pair (low, high) in 1/Å, got {q_range!r}."
+        ) from None
+    if not (0 <= q_lo < q_hi):
+        raise ValueError(
+            f"`q_range` ({q_lo:g}, {q_hi:g}) must satisfy 0 <= low < high."
+        )
+    if npt is None:
+        npt = max(8, int(np.ceil((q_hi - q_lo) / q_step_px)))
+    if isinstance(npt, bool) or not isinstance(npt, numbers.Integral) or npt < 2:
+        raise ValueError(f"`npt` must be an integer >= 2, got {npt!r}.")
+    operator = _azimuthal.AzimuthalOperator(
+        shape,
+        center,
+        int(npt),
+        (q_lo, q_hi),
+        q_per_pixel=q_per_pixel,
+        camera_length=camera_length,
+        pixel_size=pixel_size,
+        wavelength=wavelength if physical else None,
+        mask=full_mask if full_mask.any() else None,
+        correct_solid_angle=bool(correct_solid_angle) and physical,
+    )
+    record.update(npt=int(npt), q_range=[q_lo, q_hi])
+    try:
+        import pyFAI
+
+        record["pyFAI_version"] = pyFAI.version
+    except AttributeError:  # pragma: no cover
+        pass
+
+    # -- integrate
+    dtype = np.float32 if signal.data.dtype == np.float32 else np.float64
+    data = signal.data
+    nav_shape = data.shape[:-2]
+    if lazy:
+        import dask.array as da
+
+        data = data.rechunk({data.ndim - 2: -1, data.ndim - 1: -1})
+        out = da.map_blocks(
+            lambda block: operator(block, dtype),
+            data,
+            dtype=dtype,
+            drop_axis=[data.ndim - 2, data.ndim - 1],
+            new_axis=data.ndim - 2,
+            chunks=data.chunks[:-2] + ((operator.q.size,),),
+        )
+        if not lazy_output:
+            out = _compute(out, show_progressbar)
+    else:
+        flat = np.asarray(data).reshape((-1,) + shape)
+        result = np.empty((flat.shape[0], operator.q.size), dtype=dtype)
+        starts = range(0, flat.shape[0], INTEGRATION_BLOCK)
+        if _progress(show_progressbar) and flat.shape[0] > INTEGRATION_BLOCK:
+            from hyperspy.external.progressbar import progressbar
+
+            starts = progressbar(starts, total=len(starts), leave=True)
+        for start in starts:
+            stop = start + INTEGRATION_BLOCK
+            result[start:stop] = operator(flat[start:stop], dtype)
+        out = result.reshape(nav_shape + (operator.q.size,))
+        if lazy_output:
+            import dask.array as da
+
+            out = da.from_array(out)
+    q = operator.q
+    axis = {
+        "name": "Q",
+        "units": "1/Å",
+        "scale": float((q[-1] - q[0]) / (q.size - 1)),
+        "offset": float(q[0]),
+        "size": int(q.size),
+    }
+    title = signal.metadata.get_item("General.title") or ""
+    result = _new_signal(
+        signal,
+        ePDFSignal1D,
+        LazyePDFSignal1D,
+        out,
+        axis,
+        "Intensity (a.u.)",
+        f"{title} I(Q)".strip(),
+    )
+    if physical:
+        result.metadata.set_item("Acquisition_instrument.TEM.beam_energy", beam_energy)
+        result.metadata.set_item(
+            "Acquisition_instrument.TEM.camera_length", camera_length
+        )
+    result.metadata.set_item("Signal.ePDF.q_convention", Q_CONVENTION)
+    result.metadata.set_item("Signal.ePDF.integration", record)
+    return result
+
+
+def integrate_decomposition_factors(signal, **kwargs):
+    """One I(Q) per decomposition component of a 4D signal.
+
+    ``signal.get_decomposition_factors()`` (a pattern per component, navigation
+    ``(k,)``) integrated with :func:`integrate_azimuthal`; ``kwargs`` are
+    passed on. The calibration comes from ``signal``'s signal axes unless
+    given.
+
+    Raises
+    ------
+    ValueError
+        ``signal`` has no decomposition results.
+    """
+    if getattr(signal.learning_results, "factors", None) is None:
+        raise ValueError(
+            "`signal` has no decomposition results: run "
+            "signal.decomposition('rnmf', output_dimension=k) first."
+        )
+    factors = signal.get_decomposition_factors()
+    for name in ("Acquisition_instrument",):
+        node = signal.metadata.get_item(name)
+        if node is not None:
+            factors.metadata.set_item(name, node)
+    if factors._lazy:
+        factors.compute()
+    return integrate_azimuthal(factors, **kwargs)
+
+
+def _compute(array, show_progressbar):
+    if _progress(show_progressbar):
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            return array.compute()
+    return array.compute()
+
+
+def _reciprocal_calibration(signal, reciprocal_pixel_size, convention):
+    """(Q per pixel in 1/Å, description) from the argument or the signal axes."""
+    if convention is not None and convention not in ("s", "q"):
+        raise ValueError(
+            f"`convention` must be 's' (s = 1/d, pyxem) or 'q' (Q = 2 pi/d), got "
+            f"{convention!r}."
+        )
+    if reciprocal_pixel_size is not None:
+        value = _real(
+            "reciprocal_pixel_size", reciprocal_pixel_size, "a positive number (1/Å)"
+        )
+        if not value > 0:
+            raise ValueError(
+                f"`reciprocal_pixel_size` must be positive, got {value:g}."
+            )
+        if convention is None:
+            raise ValueError(
+                "`convention` is required with `reciprocal_pixel_size`: 's' if it is "
+                "in s = 1/d (pyxem, diffsims), 'q' if in Q = 2 pi/d."
+            )
+        factor = 2 * np.pi if convention == "s" else 1.0
+        return (
+            value * factor,
+            f"reciprocal pixel size {value:g} 1/Å ({convention} convention)",
+        )
+    x_axis, y_axis = signal.axes_manager.signal_axes
+    units = [
+        ("" if a.units in (None, "<undefined>") else str(a.units))
+        for a in (x_axis, y_axis)
+    ]
+    if not (x_axis.is_uniform and y_axis.is_uniform):
+        raise ValueError(
+            "The signal axes are non-uniform (Ewald-sphere calibration): pass "
+            "`camera_length`, `pixel_size` and `beam_energy` instead."
+        )
+    if units[0] != units[1] or not np.isclose(x_axis.scale, y_axis.scale, rtol=1e-6):
+        raise ValueError(
+            f"The signal axes differ (units {units}, scales {x_axis.scale:g}, "
+            f"{y_axis.scale:g}): pass `reciprocal_pixel_size` and `convention`."
+        )
+    unit = units[0]
+    if unit in PYXEM_S_UNITS:
+        axis_convention, to_angstrom = "s", PYXEM_S_UNITS[unit]
+    elif unit in PYXEM_Q_UNITS:
+        axis_convention, to_angstrom = "q", PYXEM_Q_UNITS[unit]
+    elif unit in PLAIN_ANGSTROM or unit in PLAIN_NM:
+        axis_convention, to_angstrom = None, (1.0 if unit in PLAIN_ANGSTROM else 0.1)
+        if convention is None:
+            raise ValueError(
+                f"The signal axes are in {unit!r}, which may be s = 1/d or "
+                "Q = 2 pi/d: pass `convention`='s' or 'q'."
+            )
+    else:
+        raise ValueError(
+            f"The signal axes are not calibrated in reciprocal space (units {unit!r}): "
+            "pass `reciprocal_pixel_size` and `convention`, or `camera_length`, "
+            "`pixel_size` and `beam_energy`."
+        )
+    if axis_convention is not None and convention not in (None, axis_convention):
+        raise ValueError(
+            f"`convention`={convention!r} contradicts the axis units {unit!r} "
+            f"({axis_convention!r} in pyxem's naming)."
+        )
+    chosen = convention or axis_convention
+    factor = 2 * np.pi if chosen == "s" else 1.0
+    q_per_pixel = abs(x_axis.scale) * to_angstrom * factor
+    return q_per_pixel, (
+        f"signal axes: scale {x_axis.scale:g} {unit} read as the {chosen} "
+        f"convention ({'s = 1/d' if chosen == 's' else 'Q = 2 pi/d'})"
+    )
+
+
+def _center(signal, center, lazy):
+    shape = signal.data.shape[-2:]
+    if center is None:
+        x_axis, y_axis = signal.axes_manager.signal_axes
+        if (
+            x_axis.is_uniform
+            and y_axis.is_uniform
+            and x_axis.offset != 0
+            and y_axis.offset != 0
+        ):
+            cx = -x_axis.offset / x_axis.scale
+            cy = -y_axis.offset / y_axis.scale
+            if 0 <= cx <= shape[1] - 1 and 0 <= cy <= shape[0] - 1:
+                return (float(cx), float(cy)), "signal axes (where Q = 0)"
+        center = "direct_beam"
+    if isinstance(center, str):
+        if center != "direct_beam":
+            raise ValueError(
+                f"`center` must be (x, y) in pixels or 'direct_beam', got {center!r}."
+            )
+        data = signal.data.reshape((-1,) + tuple(shape))
+        if lazy:
+            mean = np.asarray(data.mean(axis=0).compute())
+        else:
+            mean = np.asarray(data, dtype=np.float64).mean(axis=0)
+        return _azimuthal.find_direct_beam(
+            mean
+        ), "direct beam centroid of the mean pattern"
+    try:
+        cx, cy = (float(v) for v in center)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`center` must be (x, y) in pixels or 'direct_beam', got {center!r}."
+        ) from None
+    if not (0 <= cx <= shape[1] - 1 and 0 <= cy <= shape[0] - 1):
+        raise ValueError(
+            f"`center` ({cx:g}, {cy:g}) lies outside the pattern (x 0..{shape[1] - 1}, "
+            f"y 0..{shape[0] - 1})."
+        )
+    return (cx, cy), "given"

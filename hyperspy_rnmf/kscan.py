@@ -1,0 +1,597 @@
+"""Choosing the number of components: a k-scan on one sketch.
+
+The QB sketch is computed once, for the largest k (plus oversampling), and
+every k is factorized on it (:mod:`hyperspy_rnmf._hals`); the refinement of
+the components and the final projection of all k share one pass each
+(:meth:`~hyperspy_rnmf._operand.NumpyOperand.scan_pass`). A scan over k = 1..12
+therefore reads the data as often as a single fit.
+
+Reported per k, following Werbrouck et al. (2025) and arXiv 2503.06699:
+
+* ``mean_abs_error`` e(k): the mean absolute residual over all entries;
+* ``relative_error``: ``|X - W H|_F / |X|_F``;
+* SSIM and PSNR (scikit-image) between data and reconstruction, on two
+  images: the **mean pattern** (mean over probe positions, signal space) and
+  the **navigation sum image** (total intensity per probe position). SSIM
+  needs a 2D image at least 7 pixels wide and is NaN otherwise;
+* ``spatial_structure``: Moran's I of the real-space residual map r_real (about
+  0 for noise, towards 1 when the residual forms regions, e.g. where a
+  component is missing);
+* the residual maps r_real (mean |residual| over the pixels of each position)
+  and r_reciprocal (mean |residual| over the positions at each pixel).
+
+The suggested k is the knee of e(k) found by the kneedle algorithm (Satopaa et
+al. 2011, ``kneed.KneeLocator``, convex, decreasing, sensitivity 1): the k
+after which adding components stops paying. If kneedle finds no knee (fewer
+than three k values or a straight curve), the k of largest discrete
+curvature of e(k) is used, and the reason says so.
+
+With ``normalize_poissonian_noise`` the metrics are those of the weighted data
+that are factorized.
+"""
+
+import logging
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils import check_random_state
+
+from hyperspy_rnmf._residuals import morans_i
+from hyperspy_rnmf._sketch import qb_sketch
+from hyperspy_rnmf.rnmf import RandomizedNMF, check_data_stats, normalize_rows
+
+_logger = logging.getLogger(__name__)
+
+#: Metrics of a scan, in the order they are stored in :meth:`KScanResult.to_signal`.
+METRICS = (
+    "mean_abs_error",
+    "relative_error",
+    "ssim_mean_pattern",
+    "psnr_mean_pattern",
+    "ssim_navigation_image",
+    "psnr_navigation_image",
+    "spatial_structure",
+)
+
+
+def default_k_values(shape, largest=12):
+    """k = 1..12, capped at the smallest dimension of the data.
+
+    k = 1 is included so that an elbow at k = 2 can be detected (an elbow
+    needs a point on either side).
+    """
+    top = min(largest, min(shape))
+    if top < 1:
+        raise ValueError(f"A k-scan needs non-empty data, got shape {shape}.")
+    return list(range(1, top + 1))
+
+
+def _check_k_values(k_values, shape):
+    ks = sorted({int(k) for k in k_values})
+    if any(not float(k).is_integer() for k in k_values) or not ks:
+        raise ValueError(
+            f"`k_values` must be positive integers, got {list(k_values)!r}."
+        )
+    if ks[0] < 1 or ks[-1] > min(shape):
+        raise ValueError(
+            f"`k_values` must lie in [1, {min(shape)}] (the smallest dimension of "
+            f"the data), got {ks[0]}..{ks[-1]}."
+        )
+    return ks
+
+
+def suggest_k(k_values, errors):
+    """The knee of a decreasing error curve and the reason for the choice."""
+    ks = np.asarray(k_values)
+    errors = np.asarray(errors, dtype=np.float64)
+    knee = None
+    if len(ks) >= 3:
+        from kneed import KneeLocator
+
+        knee = KneeLocator(
+            ks, errors, curve="convex", direction="decreasing", S=1.0
+        ).knee
+    if knee is not None:
+        return int(knee), "knee (kneedle) of the mean absolute residual e(k)"
+    if len(ks) >= 3:
+        curvature = errors[:-2] - 2 * errors[1:-1] + errors[2:]
+        return int(ks[1 + int(np.argmax(curvature))]), (
+            "largest curvature of e(k) (kneedle found no knee)"
+        )
+    return int(ks[int(np.argmin(errors))]), "smallest e(k) (fewer than 3 k values)"
+
+
+def _image_metrics(data, model):
+    """SSIM and PSNR of a model image against a data image (NaN when undefined)."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    data = np.asarray(data, dtype=np.float64)
+    model = np.asarray(model, dtype=np.float64)
+    data_range = float(data.max() - data.min())
+    if data_range == 0:
+        return float("nan"), float("nan")
+    psnr = float(peak_signal_noise_ratio(data, model, data_range=data_range))
+    ssim = float("nan")
+    if data.ndim == 2 and min(data.shape) >= 7:
+        ssim = float(structural_similarity(data, model, data_range=data_range))
+    return ssim, psnr
+
+
+class _Scan:
+    """Per-k models of a scan of a :class:`SignalMatrix` (internal)."""
+
+    def __init__(self, matrix, k_values, models, metrics, suggested, reason, n_passes):
+        self.matrix = matrix
+        self.k_values = k_values
+        self.models = models  # k -> dict(components, loadings, n_iter, residual)
+        self.metrics = metrics
+        self.suggested_k = suggested
+        self.reason = reason
+        self.n_passes = n_passes
+
+    def fit_loadings(self, k, estimator):
+        """Set ``estimator`` as if fitted with ``n_components=k``; loadings."""
+        model = self.models[k]
+        estimator.n_features_in_ = model["components"].shape[1]
+        return estimator._set_fitted(
+            model["components"],
+            model["loadings"],
+            model["residual"],
+            model["n_iter"],
+            self.n_passes,
+        )
+
+
+def scan_matrix(matrix, operand, k_values, template, show_progressbar=None, noise=None):
+    """Scan ``k_values`` on one sketch of ``operand`` (see the module docstring).
+
+    Parameters
+    ----------
+    matrix : SignalMatrix
+        Shapes, masks and weights of the signal behind ``operand``.
+    operand : NumpyOperand or DaskOperand
+        The (weighted, masked) data that are factorized.
+    k_values : list of int
+    template : RandomizedNMF
+        Options of the fits (its ``n_components`` is ignored).
+    show_progressbar : bool or None
+    noise : {'poisson', 'gaussian'} or None
+        Noise model of the structure score (None: 'gaussian' for weighted
+        data, else 'poisson').
+
+    Returns
+    -------
+    _Scan
+    """
+    from tqdm.auto import tqdm
+
+    ks = _check_k_values(k_values, operand.shape)
+    base = clone(template).set_params(n_components=ks[-1])
+    base._check_params(operand.shape)
+    rng = check_random_state(base.random_state)
+    size = min(ks[-1] + base.oversample, min(operand.shape))
+    sketch = qb_sketch(operand, size, base.n_power_iter, rng, check_data_stats)
+    seed = int(rng.randint(2**31 - 1))
+    m, n = operand.shape
+    l1_W, l2_W, _, _ = base._regularization(m, n)
+    if show_progressbar is None:
+        show_progressbar = matrix.progressbar if matrix is not None else False
+    fits = {}
+    for k in tqdm(ks, desc="k-scan", disable=not show_progressbar, leave=False):
+        estimator = clone(template).set_params(n_components=k)
+        W, H, n_iter = estimator._factorize_sketch(
+            operand, sketch, k, np.random.RandomState(seed)
+        )
+        fits[k] = [W, H, n_iter]
+    for i in range(base.n_refine_iter):
+        if i > 0:  # new loadings first (one pass for all k)
+            parts, _, _ = operand.scan_pass([fits[k][1] for k in ks], l1_W, l2_W)
+            for k, part in zip(ks, parts):
+                fits[k][0] = part[0]
+        stacked = np.concatenate(
+            [np.asarray(fits[k][0], np.float64) for k in ks], axis=1
+        )
+        WtX = operand.rmatmul(stacked.astype(operand.dtype)).T
+        start = 0
+        for k in ks:
+            fits[k][1] = base._solve_components(
+                fits[k][0], WtX[start : start + k], fits[k][1], operand.shape
+            )
+            start += k
+    if noise is None:
+        noise = "gaussian" if matrix is not None and matrix.poisson else "poisson"
+    if noise not in ("poisson", "gaussian"):
+        raise ValueError(f"`noise` must be 'poisson' or 'gaussian', got {noise!r}.")
+    components = [normalize_rows(fits[k][1]) for k in ks]
+    parts, data_rows, data_cols = operand.scan_pass(
+        components, l1_W, l2_W, expected=noise == "poisson"
+    )
+    n_passes = sketch.n_passes + max(1, 2 * base.n_refine_iter)
+    models, metrics = {}, {name: [] for name in METRICS}
+    for k, H, (W, row_abs, col_abs, squares, row_expected) in zip(
+        ks, components, parts
+    ):
+        models[k] = dict(
+            components=H,
+            loadings=W,
+            n_iter=fits[k][2],
+            residual=squares,
+            row_abs=row_abs,
+            col_abs=col_abs,
+            row_expected=row_expected,
+        )
+        metrics["mean_abs_error"].append(row_abs.sum() / (m * n))
+        metrics["relative_error"].append(np.sqrt(squares / operand.sum_squares))
+    _image_and_structure_metrics(matrix, ks, models, data_rows, data_cols, metrics)
+    metrics = {
+        name: np.asarray(values, dtype=np.float64) for name, values in metrics.items()
+    }
+    suggested, rule = suggest_k(ks, metrics["mean_abs_error"])
+    shown = [k for k in ks if abs(k - suggested) <= 1]
+    values = ", ".join(
+        f"e({k})={metrics['mean_abs_error'][ks.index(k)]:.4g}" for k in shown
+    )
+    reason = (
+        f"k-scan over k = {ks[0]}..{ks[-1]} on one sketch ({n_passes} passes over the "
+        f"data): suggested k = {suggested}, {rule} ({values})"
+    )
+    return _Scan(matrix, ks, models, metrics, suggested, reason, n_passes)
+
+
+def _image_and_structure_metrics(matrix, ks, models, data_rows, data_cols, metrics):
+    m, n = len(data_rows), len(data_cols)
+    nav_shape = tuple(matrix.signal.axes_manager.navigation_shape[::-1])
+    sig_shape = tuple(matrix.signal.axes_manager.signal_shape[::-1])
+
+    def full(values, keep, size, fill):
+        if keep is None:
+            return values
+        out = np.full(size, fill, dtype=np.float64)
+        out[keep] = values
+        return out
+
+    data_pattern = full(data_cols / m, matrix.keep_cols, matrix.n_cols, 0.0)
+    data_image = full(data_rows, matrix.keep_rows, matrix.n_rows, 0.0)
+    for k in ks:
+        model = models[k]
+        W = np.asarray(model["loadings"], np.float64)
+        H = np.asarray(model["components"], np.float64)
+        pattern = full(W.sum(axis=0) / m @ H, matrix.keep_cols, matrix.n_cols, 0.0)
+        image = full(W @ H.sum(axis=1), matrix.keep_rows, matrix.n_rows, 0.0)
+        ssim, psnr = _image_metrics(
+            data_pattern.reshape(sig_shape), pattern.reshape(sig_shape)
+        )
+        metrics["ssim_mean_pattern"].append(ssim)
+        metrics["psnr_mean_pattern"].append(psnr)
+        ssim, psnr = _image_metrics(
+            data_image.reshape(nav_shape), image.reshape(nav_shape)
+        )
+        metrics["ssim_navigation_image"].append(ssim)
+        metrics["psnr_navigation_image"].append(psnr)
+        r_real = full(model["row_abs"] / n, matrix.keep_rows, matrix.n_rows, np.nan)
+        model["r_real"] = r_real
+        model["r_reciprocal"] = full(
+            model["col_abs"] / m, matrix.keep_cols, matrix.n_cols, np.nan
+        )
+        score = r_real
+        if model["row_expected"] is not None:  # relative to the Poisson noise
+            ratio = model["row_abs"] / np.maximum(model["row_expected"], 1e-12)
+            score = full(ratio, matrix.keep_rows, matrix.n_rows, np.nan)
+        metrics["spatial_structure"].append(morans_i(score.reshape(nav_shape)))
+
+
+class KScanResult:
+    """Curves, residual maps and models of a k-scan.
+
+    Attributes
+    ----------
+    k_values : numpy.ndarray of int
+    suggested_k : int
+    reason : str
+        How ``suggested_k`` was chosen.
+    mean_abs_error, relative_error, ssim_mean_pattern, psnr_mean_pattern,
+    ssim_navigation_image, psnr_navigation_image, spatial_structure : numpy.ndarray
+        One value per k (see :mod:`hyperspy_rnmf.kscan`).
+    r_real : BaseSignal
+        Real-space residual maps: navigation axis k, signal axes the
+        navigation axes of the data (calibration kept).
+    r_reciprocal : BaseSignal
+        Reciprocal-space residual maps: navigation axis k, signal axes those
+        of the data.
+    parameters : dict
+        Options of the scan.
+    """
+
+    def __init__(
+        self,
+        k_values,
+        metrics,
+        suggested_k,
+        reason,
+        r_real,
+        r_reciprocal,
+        parameters,
+        models=None,
+    ):
+        self.k_values = np.asarray(k_values, dtype=int)
+        for name in METRICS:
+            setattr(self, name, np.asarray(metrics[name], dtype=np.float64))
+        self.suggested_k = int(suggested_k)
+        self.reason = reason
+        self.r_real = r_real
+        self.r_reciprocal = r_reciprocal
+        self.parameters = dict(parameters)
+        self._models = models or {}
+
+    def __repr__(self):
+        return (
+            f"<KScanResult k={self.k_values[0]}..{self.k_values[-1]}, "
+            f"suggested k={self.suggested_k}>"
+        )
+
+    def metrics_table(self):
+        """The curves as a text table (one row per k)."""
+        header = "k " + " ".join(f"{name:>22}" for name in METRICS)
+        rows = [header]
+        for i, k in enumerate(self.k_values):
+            mark = "*" if k == self.suggested_k else " "
+            rows.append(
+                f"{k}{mark}" + " ".join(f"{getattr(self, n)[i]:22.6g}" for n in METRICS)
+            )
+        return "\n".join(rows)
+
+    def set_decomposition(self, signal, k=None):
+        """Store the fit for ``k`` (default: the suggested k) in ``signal.learning_results``.
+
+        Only for the signal (and masks) that were scanned, in the same session.
+        """
+        k = self.suggested_k if k is None else int(k)
+        if k not in self._models:
+            raise ValueError(
+                f"`k={k}` has no stored model; scanned k: {self.k_values.tolist()}"
+                " (models are not saved to files)."
+            )
+        matrix, model = self._models[k]
+        if signal is not matrix.signal:
+            raise ValueError("`signal` must be the signal that was scanned.")
+        factors, loadings = matrix.to_learning_results(
+            model["components"].T.astype(model["loadings"].dtype),
+            model["loadings"],
+            matrix.keep_rows,
+            matrix.keep_cols,
+        )
+        matrix.store(factors, loadings, k)
+
+    def plot(self):
+        """Plot the curves with the suggested k marked; returns the figure."""
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+        ks = self.k_values
+        ax = axes[0]
+        ax.plot(ks, self.mean_abs_error, "o-", label="e(k), mean |residual|")
+        ax.set_ylabel("e(k)")
+        twin = ax.twinx()
+        twin.plot(ks, self.relative_error, "s--", color="C1", label="relative error")
+        twin.set_ylabel("relative Frobenius error")
+        ax.legend(loc="upper right", fontsize="small")
+        ax = axes[1]
+        ax.plot(ks, self.ssim_mean_pattern, "o-", label="SSIM, mean pattern")
+        ax.plot(ks, self.ssim_navigation_image, "s-", label="SSIM, navigation image")
+        ax.set_ylabel("SSIM")
+        twin = axes[1].twinx()
+        twin.plot(
+            ks, self.psnr_mean_pattern, "o:", color="C2", label="PSNR, mean pattern"
+        )
+        twin.plot(
+            ks,
+            self.psnr_navigation_image,
+            "s:",
+            color="C3",
+            label="PSNR, navigation image",
+        )
+        twin.set_ylabel("PSNR (dB)")
+        ax.legend(loc="lower right", fontsize="small")
+        ax = axes[2]
+        ax.plot(ks, self.spatial_structure, "o-", color="C4")
+        ax.set_ylabel("Moran's I of r_real")
+        for ax in axes:
+            ax.axvline(self.suggested_k, color="k", ls="--", lw=1)
+            ax.set_xlabel("k")
+        fig.suptitle(
+            f"suggested k = {self.suggested_k}: {self.reason}", fontsize="small"
+        )
+        fig.tight_layout()
+        return fig
+
+    def to_signal(self):
+        """The curves as a Signal1D (navigation: metric, signal: k) with everything in metadata."""
+        import hyperspy.api as hs
+
+        data = np.stack([getattr(self, name) for name in METRICS])
+        axes = [
+            {"name": "metric", "size": len(METRICS), "navigate": True},
+            _k_axis(self.k_values, navigate=False),
+        ]
+        s = hs.signals.Signal1D(data, axes=axes)
+        s.metadata.General.title = "k-scan"
+        s.metadata.set_item("KScan.metrics", list(METRICS))
+        s.metadata.set_item("KScan.k_values", self.k_values)
+        s.metadata.set_item("KScan.suggested_k", self.suggested_k)
+        s.metadata.set_item("KScan.reason", self.reason)
+        s.metadata.set_item("KScan.parameters", self.parameters)
+        s.metadata.set_item("KScan.r_real", self.r_real)
+        s.metadata.set_item("KScan.r_reciprocal", self.r_reciprocal)
+        return s
+
+    def save(self, filename, **kwargs):
+        """Save curves, residual maps and parameters (e.g. ``.hspy``, ``.zspy``)."""
+        self.to_signal().save(filename, **kwargs)
+
+    @classmethod
+    def load(cls, filename):
+        """Read a result written by :meth:`save` (models are not stored)."""
+        import hyperspy.api as hs
+
+        s = hs.load(filename)
+        md = s.metadata.KScan
+        metrics = dict(zip(md.metrics, np.asarray(s.data)))
+        parameters = (
+            md.parameters.as_dictionary()
+            if hasattr(md.parameters, "as_dictionary")
+            else dict(md.parameters)
+        )
+        return cls(
+            md.k_values,
+            metrics,
+            md.suggested_k,
+            md.reason,
+            md.r_real,
+            md.r_reciprocal,
+            parameters,
+        )
+
+
+def _k_axis(ks, navigate):
+    """Axis description for the k values (uniform when consecutive)."""
+    ks = np.asarray(ks, dtype=float)
+    if len(ks) > 1 and np.all(np.diff(ks) == 1):
+        return {
+            "name": "k",
+            "size": len(ks),
+            "offset": ks[0],
+            "scale": 1.0,
+            "navigate": navigate,
+        }
+    if len(ks) == 1:
+        return {
+            "name": "k",
+            "size": 1,
+            "offset": ks[0],
+            "scale": 1.0,
+            "navigate": navigate,
+        }
+    return {"name": "k", "axis": ks, "navigate": navigate}
+
+
+def _maps_signal(values, ks, source_axes, title):
+    """A stack of maps (navigation k, signal = ``source_axes``) as a signal."""
+    import hyperspy.api as hs
+
+    shape = tuple(ax.size for ax in source_axes[::-1])
+    data = np.stack([v.reshape(shape) for v in values])
+    s = hs.signals.BaseSignal(data).transpose(signal_axes=len(shape))
+    for target, source in zip(s.axes_manager.signal_axes, source_axes):
+        target.name, target.units = source.name, source.units
+        target.scale, target.offset = source.scale, source.offset
+    s.axes_manager.remove(s.axes_manager.navigation_axes[0])
+    s.axes_manager._append_axis(**_k_axis(ks, navigate=True))
+    s.metadata.General.title = title
+    return s
+
+
+def scan_components(
+    data,
+    k_values=None,
+    *,
+    navigation_mask=None,
+    signal_mask=None,
+    normalize_poissonian_noise=False,
+    show_progressbar=None,
+    noise=None,
+    **rnmf_options,
+):
+    """Scan the number of components k on one sketch and suggest one.
+
+    Parameters
+    ----------
+    data : BaseSignal, numpy.ndarray or dask.array.Array
+        A signal (eager or lazy), or a 2D array (samples x features).
+    k_values : iterable of int, optional
+        Default 1..12, capped at the smallest dimension of the data (k = 1
+        anchors the elbow so that k = 2 can be suggested).
+    navigation_mask, signal_mask, normalize_poissonian_noise
+        As in ``s.decomposition("rnmf")``.
+    show_progressbar : bool or None
+        Progress bar over k (and over the passes on lazy data); None follows
+        HyperSpy's preference.
+    noise : {'poisson', 'gaussian'} or None
+        Noise model of ``spatial_structure``: with 'poisson' (default for
+        count data) Moran's I is computed on r_real divided by the |residual|
+        expected from Poisson noise around the model, so that the varying
+        intensity of the patterns does not count as structure; with
+        'gaussian' (default with ``normalize_poissonian_noise``) on r_real.
+    **rnmf_options
+        RandomizedNMF options (``oversample``, ``n_power_iter``, ``tol``,
+        ``max_iter``, ``random_state``, ...).
+
+    Returns
+    -------
+    KScanResult
+
+    Examples
+    --------
+    >>> from hyperspy_rnmf.datasets import synthetic_4dstem
+    >>> s, _ = synthetic_4dstem(3, (20, 16), (24, 24), random_state=0)
+    >>> result = scan_components(s, range(2, 7), random_state=0)
+    >>> result.suggested_k
+    3
+    """
+    import hyperspy.api as hs
+
+    from hyperspy_rnmf._signal_matrix import SignalMatrix
+    from hyperspy_rnmf.decomposition import _make_estimator
+    from hyperspy_rnmf.rnmf import is_dask_array
+
+    if not hasattr(data, "axes_manager"):
+        if is_dask_array(data):
+            from hyperspy._lazy_signals import LazySignal1D
+
+            data = LazySignal1D(data)
+        else:
+            array = np.asarray(data)
+            if array.ndim != 2:
+                raise ValueError(
+                    f"`data` must be a signal or a 2D array, got shape {array.shape}."
+                )
+            data = hs.signals.Signal1D(array)
+    template = _make_estimator("rnmf", None, rnmf_options)
+    matrix = SignalMatrix(
+        data, navigation_mask, signal_mask, normalize_poissonian_noise, show_progressbar
+    )
+    operand = matrix.fit_operand()
+    ks = default_k_values(operand.shape) if k_values is None else list(k_values)
+    scan = scan_matrix(matrix, operand, ks, template, show_progressbar, noise)
+    am = data.axes_manager
+    r_real = _maps_signal(
+        [scan.models[k]["r_real"] for k in scan.k_values],
+        scan.k_values,
+        am.navigation_axes,
+        "r_real: mean |residual| per probe position",
+    )
+    r_reciprocal = _maps_signal(
+        [scan.models[k]["r_reciprocal"] for k in scan.k_values],
+        scan.k_values,
+        am.signal_axes,
+        "r_reciprocal: mean |residual| per pixel",
+    )
+    parameters = dict(
+        template.get_params(),
+        k_values=list(scan.k_values),
+        normalize_poissonian_noise=matrix.poisson,
+        n_passes=scan.n_passes,
+    )
+    parameters.pop("n_components", None)
+    parameters["random_state"] = repr(parameters["random_state"])
+    models = {k: (matrix, scan.models[k]) for k in scan.k_values}
+    _logger.info(scan.reason)
+    return KScanResult(
+        scan.k_values,
+        scan.metrics,
+        scan.suggested_k,
+        scan.reason,
+        r_real,
+        r_reciprocal,
+        parameters,
+        models,
+    )

@@ -1,0 +1,1 @@
+"""HyperSpy signal classes of hyperspy-rnmf (registered in hyperspy_extension.yaml)."""

@@ -1,0 +1,301 @@
+"""Azimuthal integration to ePDF I(Q) (hyperspy_rnmf.integration, pyFAI)."""
+
+import hyperspy.api as hs
+import numpy as np
+import pytest
+
+from hyperspy_rnmf._azimuthal import electron_wavelength, find_direct_beam
+from hyperspy_rnmf.integration import (
+    integrate_azimuthal,
+    integrate_decomposition_factors,
+)
+
+SHAPE = (96, 120)  # non-square on purpose
+CENTER = (61.3, 45.8)  # (x, y) pixels
+
+
+def ring(radius, center=CENTER, shape=SHAPE, width=1.2, amplitude=1.0):
+    y, x = np.mgrid[: shape[0], : shape[1]]
+    r = np.hypot(x - center[0], y - center[1])
+    return amplitude * np.exp(-0.5 * ((r - radius) / width) ** 2)
+
+
+def peak_q(signal):
+    """Q of the maximum of every I(Q) (n,)."""
+    q = signal.axes_manager.signal_axes[0].axis
+    rows = np.asarray(signal.data).reshape(-1, q.size)
+    return q[np.nanargmax(rows, axis=1)]
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16])
+@pytest.mark.parametrize("convention", ["s", "q"])
+def test_ring_integrates_to_its_q(lazy, dtype, convention):
+    dq = 0.08  # 1/Å per pixel, Q convention
+    radii = np.array([[18.0, 24.5], [30.2, 36.7]])
+    data = np.stack([[ring(r) for r in row] for row in radii]) * 1000
+    s = hs.signals.Signal2D(data.astype(dtype))
+    if lazy:
+        s = s.as_lazy()
+    size = dq / (2 * np.pi) if convention == "s" else dq
+    iq = integrate_azimuthal(
+        s, reciprocal_pixel_size=size, convention=convention, center=CENTER
+    )
+    assert iq._lazy is lazy
+    assert type(iq).__name__ == ("LazyePDFSignal1D" if lazy else "ePDFSignal1D")
+    axis = iq.axes_manager.signal_axes[0]
+    assert axis.units == "1/Å"
+    assert iq.data.dtype == (np.float32 if dtype == np.float32 else np.float64)
+    np.testing.assert_allclose(axis.scale, dq, rtol=0.02)  # one bin per pixel
+    if lazy:
+        iq.compute()
+    np.testing.assert_array_less(np.abs(peak_q(iq) - radii.ravel() * dq), axis.scale)
+    assert iq.data.shape == (2, 2, axis.size)
+
+
+def test_physical_geometry_relativistic_wavelength():
+    np.testing.assert_allclose(electron_wavelength(200), 0.025079, atol=2e-6)
+    np.testing.assert_allclose(electron_wavelength(300), 0.019687, atol=2e-6)
+    camera_length, pixel_size, energy = 120.0, 55.0, 200.0  # mm, µm, keV
+    radius = 40.0
+    s = hs.signals.Signal2D(ring(radius))
+    s.metadata.set_item("Acquisition_instrument.TEM.beam_energy", energy)
+    iq = integrate_azimuthal(
+        s, camera_length=camera_length, pixel_size=pixel_size, center=CENTER
+    )
+    two_theta = np.arctan(radius * pixel_size * 1e-3 / camera_length)
+    expected = 4 * np.pi * np.sin(two_theta / 2) / electron_wavelength(energy)
+    assert abs(peak_q(iq)[0] - expected) < iq.axes_manager[0].scale
+    record = iq.metadata.Signal.ePDF.integration
+    assert record.camera_length_mm == camera_length
+    assert record.correct_solid_angle is True
+    assert iq.metadata.Acquisition_instrument.TEM.beam_energy == energy
+
+
+def test_equals_pyfai_integrate1d_with_mask_and_solid_angle():
+    from pyFAI.detectors import Detector
+    from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+
+    rng = np.random.default_rng(0)
+    image = rng.random(SHAPE) + ring(30)
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[40:52, :70] = True  # beam-stop arm
+    mask[5, 7] = True  # dead pixel
+    iq = integrate_azimuthal(
+        hs.signals.Signal2D(image),
+        camera_length=80.0,
+        pixel_size=55.0,
+        beam_energy=300.0,
+        center=CENTER,
+        mask=mask,
+        npt=90,
+        q_range=(0.5, 6.0),
+    )
+    p = 55e-6
+    ai = AzimuthalIntegrator(
+        dist=0.08,
+        poni1=(CENTER[1] + 0.5) * p,
+        poni2=(CENTER[0] + 0.5) * p,
+        detector=Detector(pixel1=p, pixel2=p, max_shape=SHAPE),
+        wavelength=electron_wavelength(300.0) * 1e-10,
+    )
+    ref = ai.integrate1d(
+        image,
+        90,
+        unit="q_A^-1",
+        radial_range=(0.5, 6.0),
+        mask=mask.astype(np.int8),
+        correctSolidAngle=True,
+        method=("bbox", "csr", "cython"),
+    )
+    np.testing.assert_allclose(iq.axes_manager[0].axis, ref.radial, rtol=1e-6)
+    empty = np.isnan(iq.data)  # the beam stop covers the centre: empty bins
+    assert 0 < empty.sum() < 30
+    np.testing.assert_array_equal(ref.intensity[empty], 0.0)  # pyFAI fills with 0
+    np.testing.assert_allclose(iq.data[~empty], ref.intensity[~empty], rtol=1e-5)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_lazy_equals_eager_and_input_not_modified(lazy):
+    rng = np.random.default_rng(1)
+    data = rng.poisson(50 * (ring(25) + 0.1), size=(3, 4) + SHAPE).astype(np.float64)
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[:10, :10] = True
+    data_before, mask_before = data.copy(), mask.copy()
+    s = hs.signals.Signal2D(data)
+    kwargs = dict(reciprocal_pixel_size=0.01, convention="s", center=CENTER, mask=mask)
+    eager = integrate_azimuthal(s, **kwargs)
+    lz = s.as_lazy()
+    lz.data = lz.data.rechunk((2, 3, -1, -1))
+    other = integrate_azimuthal(lz, lazy_output=not lazy, **kwargs)
+    assert other._lazy is not lazy
+    if other._lazy:
+        other.compute()
+    np.testing.assert_allclose(other.data, eager.data, rtol=1e-12)
+    np.testing.assert_array_equal(data, data_before)
+    np.testing.assert_array_equal(mask, mask_before)
+    nav = [a.size for a in eager.axes_manager.navigation_axes]
+    assert nav == [4, 3]
+
+
+def test_eager_progressbar_over_many_patterns(capsys):
+    data = np.broadcast_to(ring(20, shape=(24, 30), center=(15, 12)), (300, 24, 30))
+    iq = integrate_azimuthal(
+        hs.signals.Signal2D(np.array(data)),
+        reciprocal_pixel_size=0.1,
+        convention="q",
+        center=(15, 12),
+        show_progressbar=True,
+    )
+    assert iq.data.shape[0] == 300
+    assert "100%" in capsys.readouterr().err
+
+
+def test_center_from_pyxem_style_axes_and_direct_beam():
+    dq_s = 0.012  # 1/Å per pixel, s = 1/d
+    s = hs.signals.Signal2D(ring(28) + ring(0, width=2.0, amplitude=20))
+    for axis, c in zip(s.axes_manager.signal_axes, CENTER, strict=True):
+        axis.scale, axis.offset, axis.units = dq_s, -c * dq_s, "k_A^-1"
+    iq = integrate_azimuthal(s)
+    record = iq.metadata.Signal.ePDF.integration
+    assert record.center_rule == "signal axes (where Q = 0)"
+    np.testing.assert_allclose([record.center_x, record.center_y], CENTER)
+    assert "s convention" in record.calibration
+    assert (
+        abs(peak_q(iq.isig[1.0:])[0] - 28 * dq_s * 2 * np.pi) < iq.axes_manager[0].scale
+    )
+    # the same pattern without offsets: the direct beam gives the centre
+    found = find_direct_beam(s.data)
+    np.testing.assert_allclose(found, CENTER, atol=0.05)
+    plain = hs.signals.Signal2D(s.data.copy())
+    iq2 = integrate_azimuthal(plain, reciprocal_pixel_size=dq_s, convention="s")
+    assert iq2.metadata.Signal.ePDF.integration.center_rule.startswith("direct beam")
+    outside = iq.axes_manager[0].axis > 1.0  # beyond the steep direct beam
+    np.testing.assert_allclose(
+        iq2.data[outside], iq.data[outside], rtol=1e-2, atol=1e-3
+    )
+
+
+def test_masks_beam_stop_and_direct_beam():
+    image = ring(30) + 5.0
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[:, :3] = True  # dead columns
+    iq = integrate_azimuthal(
+        hs.signals.Signal2D(image),
+        reciprocal_pixel_size=0.1,
+        convention="q",
+        center=CENTER,
+        mask=mask,
+        direct_beam_radius=10,
+    )
+    q = iq.axes_manager[0].axis
+    # bins inside the masked disc are empty: NaN, never zero-filled
+    assert np.all(np.isnan(iq.data[q < 0.9]))
+    assert np.all(np.isfinite(iq.data[(q > 1.1) & (q < 4.0)]))
+    record = iq.metadata.Signal.ePDF.integration
+    disc = np.hypot(*np.meshgrid(np.arange(120) - CENTER[0], np.arange(96) - CENTER[1]))
+    assert record.masked_pixels == int(np.sum(mask | (disc <= 10)))
+    assert record.direct_beam_radius == 10
+
+
+def test_nmf_factors_one_iq_per_component():
+    # two phases with rings at different radii, planted as a rank-2 4D signal
+    rng = np.random.default_rng(2)
+    radii = (16.0, 31.0)
+    patterns = np.stack([ring(r) + ring(0, width=2, amplitude=3) + 0.05 for r in radii])
+    loadings = rng.random((6, 7, 2))
+    loadings[:3, :, 1] *= 0.05
+    loadings[3:, :, 0] *= 0.05
+    data = np.einsum("yxk,kij->yxij", loadings, patterns) * 200
+    s = hs.signals.Signal2D(data)
+    for axis in s.axes_manager.signal_axes:
+        axis.scale, axis.units = 0.01, "k_A^-1"
+    with pytest.raises(ValueError, match="has no decomposition results"):
+        integrate_decomposition_factors(s, center=CENTER)
+    s.decomposition("rnmf", output_dimension=2, random_state=0, print_info=False)
+    iq = integrate_decomposition_factors(s, center=CENTER)
+    assert iq.data.shape[0] == 2
+    assert iq.axes_manager.navigation_shape == (2,)
+    expected = np.array(radii) * 0.01 * 2 * np.pi
+    found = np.sort(peak_q(iq.isig[0.5:]))
+    np.testing.assert_array_less(np.abs(found - expected), iq.axes_manager[0].scale)
+
+
+def test_pyxem_electron_diffraction2d():
+    pytest.importorskip("pyxem")
+    from pyxem.signals import ElectronDiffraction2D
+
+    s = ElectronDiffraction2D(np.stack([ring(22), ring(35)]))
+    s.set_diffraction_calibration(0.015)  # s = 1/d per pixel, pyxem's convention
+    cx, cy = (-a.offset / a.scale for a in s.axes_manager.signal_axes)
+    iq = integrate_azimuthal(s)  # calibration and centre from the axes
+    record = iq.metadata.Signal.ePDF.integration
+    np.testing.assert_allclose([record.center_x, record.center_y], [cx, cy])
+    ref = integrate_azimuthal(
+        hs.signals.Signal2D(s.data),
+        reciprocal_pixel_size=0.015,
+        convention="s",
+        center=(cx, cy),
+    )
+    np.testing.assert_allclose(iq.data, ref.data)
+    np.testing.assert_allclose(iq.axes_manager[-1].scale, 0.015 * 2 * np.pi, rtol=0.02)
+
+
+def _signal(units="k_A^-1", shape=SHAPE):
+    s = hs.signals.Signal2D(ring(20, shape=shape))
+    for axis in s.axes_manager.signal_axes:
+        axis.scale, axis.units = 0.01, units
+    return s
+
+
+@pytest.mark.parametrize(
+    "make, kwargs, match",
+    [
+        (lambda: hs.signals.Signal1D(np.ones(5)), {}, "two signal dimensions"),
+        (lambda: _signal("px"), {}, "not calibrated in reciprocal space"),
+        (lambda: _signal("1/Å"), {}, "may be s = 1/d or Q = 2 pi/d"),
+        (lambda: _signal(), {"convention": "d"}, "`convention` must be 's'"),
+        (lambda: _signal(), {"convention": "q"}, "contradicts the axis units"),
+        (lambda: _signal(), {"reciprocal_pixel_size": 0.1}, "`convention` is required"),
+        (
+            lambda: _signal(),
+            {"reciprocal_pixel_size": -0.1, "convention": "s"},
+            "must be positive",
+        ),
+        (lambda: _signal(), {"camera_length": 100.0}, "must be given together"),
+        (
+            lambda: _signal(),
+            {"camera_length": 100.0, "pixel_size": 55.0},
+            "`beam_energy` \\(keV\\) is required",
+        ),
+        (
+            lambda: _signal(),
+            {"camera_length": -1.0, "pixel_size": 55.0, "beam_energy": 200},
+            "must be positive",
+        ),
+        (
+            lambda: _signal(),
+            {"camera_length": 100.0, "pixel_size": 55.0, "reciprocal_pixel_size": 1},
+            "not both",
+        ),
+        (lambda: _signal(), {"mask": np.zeros((3, 3), bool)}, "must have the shape"),
+        (lambda: _signal(), {"mask": np.zeros(SHAPE)}, "`mask` must be boolean"),
+        (lambda: _signal(), {"mask": np.ones(SHAPE, bool)}, "excludes every pixel"),
+        (lambda: _signal(), {"center": (500, 2)}, "lies outside the pattern"),
+        (lambda: _signal(), {"center": "middle"}, "`center` must be"),
+        (lambda: _signal(), {"npt": 1}, "`npt` must be an integer >= 2"),
+        (lambda: _signal(), {"q_range": (3, 1)}, "must satisfy 0 <= low < high"),
+        (lambda: _signal(), {"q_range": 5}, "`q_range` must be a pair"),
+        (lambda: _signal(), {"direct_beam_radius": -2}, "must be non-negative"),
+    ],
+)
+def test_errors(make, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        integrate_azimuthal(make(), **kwargs)
+
+
+def test_non_uniform_axes_error():
+    s = _signal()
+    s.axes_manager.signal_axes[0].convert_to_non_uniform_axis()
+    with pytest.raises(ValueError, match="non-uniform"):
+        integrate_azimuthal(s)

@@ -1,0 +1,351 @@
+"""I(Q) -> S(Q), F(Q), G(r) (ePDFSignal1D) against an electron Debye oracle."""
+
+import sys
+import types
+
+import hyperspy.api as hs
+import numpy as np
+import pytest
+
+from hyperspy_rnmf import _pdf_transform
+from hyperspy_rnmf._scattering import parse_composition, scattering_moments
+from hyperspy_rnmf.tests import _epdf_oracle as oracle
+
+STEP = 0.05
+Q = STEP / 2 + STEP * np.arange(480)  # bin centres up to 23.975 1/Å
+MODELS = {
+    # name: composition, cluster radius (Å), sigma (Å), windows of the 3 peaks
+    "quartz": ("SiO2", 25.0, 0.08, [(1.5, 1.7), (2.5, 2.75), (2.95, 3.2)]),
+    "Ni": ("Ni", 20.0, 0.10, [(2.4, 2.6), (3.4, 3.6), (4.2, 4.4)]),
+}
+
+
+def iq_signal(data, q=Q, lazy=False):
+    s = hs.signals.Signal1D(np.asarray(data))
+    s.set_signal_type("ePDF")
+    axis = s.axes_manager.signal_axes[0]
+    axis.scale, axis.offset, axis.units, axis.name = q[1] - q[0], q[0], "1/Å", "Q"
+    s.metadata.set_item("Acquisition_instrument.TEM.beam_energy", 200.0)
+    return s.as_lazy() if lazy else s
+
+
+@pytest.fixture(scope="module")
+def intensities():
+    return {
+        name: oracle.debye_intensity(Q, name, radius, sigma)
+        for name, (_, radius, sigma, _) in MODELS.items()
+    }
+
+
+def accuracy(gr, name):
+    """Peak errors (Å) and relative density error of a single-pattern G(r)."""
+    composition, radius, _, windows = MODELS[name]
+    expected = np.array([oracle.mean_distance(name, radius, *w) for w in windows])
+    peaks = gr.find_pair_distances(3).data.reshape(-1, 3)
+    density = gr.estimate_number_density()
+    r_range = density.metadata.Signal.ePDF.number_density.r_range
+    rho = oracle.effective_density(name, radius, r_range)
+    return peaks - expected, density.data.ravel() / rho - 1
+
+
+@pytest.mark.parametrize("name", ["quartz", "Ni"])
+def test_oracle_peaks_and_density(intensities, name):
+    """Distorted (scale 50, linear background, low-Q tail) Debye I(Q), defaults."""
+    composition = MODELS[name][0]
+    s = iq_signal(oracle.distorted(Q, intensities[name], composition))
+    gr = s.get_pdf(composition)
+    peak_error, density_error = accuracy(gr, name)
+    assert abs(peak_error[0, 0]) < 0.02
+    np.testing.assert_array_less(np.abs(peak_error[0, 1:]), 0.03)
+    assert abs(density_error[0]) < 0.10  # finite-size corrected, see the oracle
+
+
+@pytest.mark.parametrize("table", ["kirkland", "peng"])
+def test_other_scattering_factor_tables(intensities, table):
+    s = iq_signal(oracle.distorted(Q, intensities["Ni"], "Ni"))
+    gr = s.get_pdf("Ni", scattering_factors=table)
+    peak_error, density_error = accuracy(gr, "Ni")
+    np.testing.assert_array_less(np.abs(peak_error), 0.03)
+    assert abs(density_error[0]) < 0.10
+    assert gr.metadata.Signal.ePDF.scattering_factors == table
+
+
+def navigation_stack(intensity, composition):
+    """(2, 3) probe positions: scales and backgrounds differ."""
+    rows = [
+        oracle.distorted(Q, intensity, composition, scale=k) + 0.01 * k * Q
+        for k in (10.0, 20.0, 30.0, 40.0, 50.0, 60.0)
+    ]
+    return np.array(rows).reshape(2, 3, Q.size)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_lazy_equals_eager_and_vectorised_equals_loop(intensities, lazy):
+    data = navigation_stack(intensities["quartz"], "SiO2")
+    before = data.copy()
+    eager = iq_signal(data).get_pdf("SiO2", rmax=8.0)
+    other = iq_signal(data, lazy=lazy).get_pdf("SiO2", rmax=8.0)
+    assert other._lazy is lazy
+    assert type(other).__name__ == (
+        "LazyePDFReducedPDF1D" if lazy else "ePDFReducedPDF1D"
+    )
+    if lazy:
+        other.compute()
+    np.testing.assert_allclose(other.data, eager.data, rtol=1e-10, atol=1e-10)
+    # one pattern at a time gives the same G(r) (same defaults: pass them)
+    record = eager.metadata.Signal.ePDF
+    fixed = dict(qmin=record.qmin, qmax=record.qmax, fit_range=tuple(record.fit_range))
+    single = iq_signal(data[1, 2]).get_pdf("SiO2", rmax=8.0, **fixed)
+    np.testing.assert_allclose(single.data, eager.data[1, 2], rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(data, before)
+    for method in ("get_structure_factor", "get_reduced_structure_function"):
+        a = getattr(iq_signal(data), method)("SiO2")
+        b = getattr(iq_signal(data, lazy=lazy), method)("SiO2")
+        if lazy:
+            b.compute()
+        np.testing.assert_allclose(b.data, a.data, rtol=1e-10, atol=1e-10)
+
+
+def test_structure_functions_consistent(intensities):
+    s = iq_signal(oracle.distorted(Q, intensities["Ni"], "Ni"))
+    sq = s.get_structure_factor("Ni")
+    fq = s.get_reduced_structure_function("Ni")
+    q = fq.axes_manager[0].axis
+    np.testing.assert_allclose(fq.data, q * (sq.data - 1), atol=1e-12)
+    assert type(sq).__name__ == "ePDFStructureFactor1D"
+    assert type(fq).__name__ == "ePDFReducedStructureFunction1D"
+    # S(Q) -> 1 at high Q (the normalisation), and S = I / <f^2> without distortion
+    assert abs(np.mean(sq.data[q > 15]) - 1) < 0.02
+    undistorted = iq_signal(intensities["Ni"]).get_structure_factor(
+        "Ni", background_degree=None
+    )
+    q = undistorted.axes_manager[0].axis
+    _, f2 = scattering_moments({"Ni": 1.0}, q)
+    expected = np.interp(q, Q, intensities["Ni"]) / f2
+    high = q > 6
+    np.testing.assert_allclose(undistorted.data[high], expected[high], atol=0.03)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtypes(intensities, dtype):
+    data = navigation_stack(intensities["Ni"], "Ni")
+    reference = iq_signal(data).get_pdf("Ni", rmax=6.0)
+    gr = iq_signal(data.astype(dtype)).get_pdf("Ni", rmax=6.0)
+    assert gr.data.dtype == dtype
+    scale = np.abs(reference.data).max()
+    np.testing.assert_allclose(gr.data, reference.data, atol=1e-4 * scale)
+
+
+def test_metadata_records_everything(intensities):
+    s = iq_signal(oracle.distorted(Q, intensities["Ni"], "Ni"))
+    gr = s.get_pdf({"Ni": 2}, rpoly=0.8, lorch=True, rmax=10.0, rstep=0.02)
+    record = gr.metadata.Signal.ePDF
+    assert record.composition.as_dictionary() == {"Ni": 1.0}
+    assert record.scattering_factors == "lobato"
+    assert "Lobato" in record.scattering_factors_reference
+    assert record.qmin_rule == "first valley of the mean I(Q) after the direct beam"
+    assert record.fit_range_rule == "upper 70% of [qmin, qmax]"
+    np.testing.assert_allclose(record.qmax, Q[-1])
+    assert record.qmaxinst == record.qmax
+    assert record.polynomial_degree == round(0.8 * record.qmaxinst / np.pi)
+    assert record.lorch is True and record.rpoly == 0.8
+    assert (record.rmin, record.rmax, record.rstep) == (0.0, 10.0, 0.02)
+    assert record.q_convention.startswith("Q = 4 pi sin(theta)")
+    assert gr.metadata.Acquisition_instrument.TEM.beam_energy == 200.0
+    axis = gr.axes_manager.signal_axes[0]
+    assert (axis.units, axis.size) == ("Å", 501)
+    assert gr.metadata.Signal.signal_type == "electron_reduced_pdf"
+
+
+def test_composition_from_metadata(intensities):
+    s = iq_signal(oracle.distorted(Q, intensities["Ni"], "Ni"))
+    s.metadata.set_item("Signal.ePDF.composition", "Ni")
+    np.testing.assert_allclose(s.get_pdf(rmax=5.0).data, s.get_pdf("Ni", rmax=5.0).data)
+
+
+def test_ad_hoc_correction_removes_polynomials_and_keeps_structure():
+    q = 1.0 + 0.05 * np.arange(400)
+    f1, f2 = scattering_moments({"Ni": 1.0}, q)
+    r = np.arange(0, 10, 0.01)
+    transform = _pdf_transform.PDFTransform(
+        q,
+        f1,
+        f2,
+        qmin=q[0],
+        qmax=q[-1],
+        qmaxinst=q[-1],
+        fit_range=(10.0, q[-1]),
+        background_degree=1,
+        rpoly=0.9,
+        lorch=False,
+        r=r,
+    )
+    n = transform.poly_degree
+    assert n == round(0.9 * q[-1] / np.pi)
+    x = q / q[-1]
+    polynomial = 3 * x - 2 * x**2 + 0.5 * x**n  # no constant term, degree n
+    np.testing.assert_allclose(
+        transform.ad_hoc_correction(polynomial[None]), 0, atol=1e-9
+    )
+    structure = np.sin(4.0 * q) * np.exp(-0.005 * q**2)  # a shell at 4 Å
+    kept = transform.ad_hoc_correction(structure[None])[0]
+    assert np.linalg.norm(kept - structure) < 0.1 * np.linalg.norm(structure)
+
+
+def test_non_positive_scale_gives_nan_and_warns(intensities):
+    good = oracle.distorted(Q, intensities["Ni"], "Ni")
+    data = np.stack([good, -good])
+    with pytest.warns(UserWarning, match="1 of 2 patterns have no scattering"):
+        gr = iq_signal(data).get_pdf("Ni", rmax=5.0, qmin=2.0)
+    assert np.all(np.isfinite(gr.data[0])) and np.all(np.isnan(gr.data[1]))
+
+
+def _good(intensities=None):
+    q_data = oracle.distorted(Q, np.ones_like(Q), "Ni")
+    return iq_signal(q_data)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"composition": None}, "`composition` is required"),
+        ({"composition": "Ni("}, "unbalanced"),
+        ({"composition": "Nx"}, "unknown element 'Nx'"),
+        ({"qmax": 30.0}, "`qmax` = 30 1/Å is beyond the data"),
+        ({"qmin": -1.0}, "`qmin` = -1 1/Å is below the data"),
+        ({"qmin": 10.0, "qmax": 5.0}, "`qmax` \\(5\\) must be larger than `qmin`"),
+        ({"qmax": 20.0, "qmaxinst": 15.0}, "`qmaxinst` \\(15\\) must be at least"),
+        ({"qmaxinst": 40.0}, "`qmaxinst` = 40 1/Å is beyond the data"),
+        ({"rpoly": 0}, "`rpoly` must be positive"),
+        ({"rpoly": -0.9}, "`rpoly` must be positive"),
+        ({"rpoly": "big"}, "`rpoly` must be a positive number"),
+        (
+            {"rmin": 5.0, "rmax": 5.0},
+            "`rmax` \\(5\\) must be larger than `rmin` \\(5\\)",
+        ),
+        ({"rmax": 1.0, "rmin": 2.0}, "must be larger than `rmin`"),
+        ({"rstep": 0.0}, "`rstep` must be positive"),
+        ({"rmin": -1.0}, "`rmin` must be non-negative"),
+        ({"fit_range": (20.0, 10.0)}, "must be increasing"),
+        ({"fit_range": 10.0}, "`fit_range` must be a pair"),
+        ({"fit_range": (10.0, 30.0)}, "`fit_range\\[1\\]` = 30 1/Å is beyond"),
+        ({"background_degree": -1}, "`background_degree` must be a non-negative"),
+        ({"background_degree": 1.5}, "`background_degree` must be a non-negative"),
+        ({"scattering_factors": "xray"}, "`scattering_factors` must be one of"),
+        ({"low_q": "cubic"}, "`low_q` must be 'linear' or 'zero'"),
+        ({"backend": "pyxem"}, "`backend` must be 'builtin' or 'pdfgetx'"),
+    ],
+)
+def test_transform_errors(kwargs, match):
+    kwargs = {"composition": "Ni", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        _good().get_pdf(**kwargs)
+
+
+def _axis_signal(units="1/Å", offset=0.025, uniform=True):
+    if units is None:  # a fresh signal: undefined units
+        s = hs.signals.Signal1D(np.ones(50))
+        s.set_signal_type("ePDF")
+        return s
+    s = _good()
+    axis = s.axes_manager.signal_axes[0]
+    axis.units, axis.offset = units, offset
+    if not uniform:
+        axis.convert_to_non_uniform_axis()
+    return s
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (
+            lambda: _axis_signal(units=None),
+            "The Q axis is not calibrated: units '<undefined>'",
+        ),
+        (lambda: _axis_signal(units="px"), "not calibrated: units 'px'"),
+        (lambda: _axis_signal(units="k_A^-1"), "mean s = 1/d"),
+        (lambda: _axis_signal(units="$A^{-1}$"), "multiply the axis scale"),
+        (lambda: _axis_signal(units="1/nm"), "are 1/nm"),
+        (lambda: _axis_signal(uniform=False), "is non-uniform"),
+        (lambda: _axis_signal(offset=-1.0), "must be non-negative"),
+    ],
+)
+def test_q_axis_errors(make, match):
+    with pytest.raises(ValueError, match=match):
+        make().get_pdf("Ni")
+
+
+def test_nan_inside_range_error():
+    s = _good()
+    s.data[100] = np.nan
+    with pytest.raises(ValueError, match="I\\(Q\\) is NaN or infinite at Q = 5.025"):
+        s.get_pdf("Ni", qmin=2.0)
+    # outside [qmin, qmax] it is fine (masked beam-stop bins)
+    s.data[100] = 1.0
+    s.data[:10] = np.nan
+    assert np.all(np.isfinite(s.get_pdf("Ni", qmin=2.0, rmax=5.0).data))
+
+
+def test_short_q_axis_error():
+    s = iq_signal(np.ones(5), q=np.arange(5) * 0.5 + 1.0)
+    with pytest.raises(ValueError, match="The Q axis has 5 points"):
+        s.get_pdf("Ni")
+
+
+def test_pdfgetx_backend_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "diffpy.pdfgetx", None)
+    with pytest.raises(
+        ImportError,
+        match="ePDF backend 'pdfgetx' requires diffpy.pdfgetx \\(PDFgetX3\\), which "
+        "is not installed",
+    ):
+        _good().get_pdf("Ni", backend="pdfgetx")
+
+
+def test_pdfgetx_backend_calls_pdfgetter(monkeypatch, intensities):
+    calls = {}
+
+    class PDFConfig:
+        def update(self, **kwargs):
+            calls["config"] = kwargs
+
+    class PDFGetter:
+        def __init__(self, config):
+            self.config = calls["config"]
+
+        def __call__(self, x, y):
+            c = self.config
+            r = np.arange(c["rmin"], c["rmax"] + c["rstep"] / 2, c["rstep"])
+            return r, np.full(r.size, float(np.sum(y)))
+
+    fake = types.ModuleType("diffpy.pdfgetx")
+    fake.PDFConfig, fake.PDFGetter = PDFConfig, PDFGetter
+    monkeypatch.setitem(sys.modules, "diffpy.pdfgetx", fake)
+    data = navigation_stack(intensities["Ni"], "Ni")[0]
+    gr = iq_signal(data).get_pdf("Ni", backend="pdfgetx", rmax=5.0, qmin=2.0)
+    np.testing.assert_allclose(gr.data, np.sum(data, axis=1)[:, None] * np.ones(501))
+    assert calls["config"]["mode"] == "xray"
+    assert calls["config"]["composition"] == "Ni"
+    assert calls["config"]["qmin"] == 2.0
+    assert gr.metadata.Signal.ePDF.backend.startswith("pdfgetx")
+
+
+def test_default_q_ranges_masked_direct_beam():
+    # no direct beam in the data (masked): qmin is the first Q with data
+    intensity = 1 + np.exp(-0.5 * ((Q - 3) / 0.3) ** 2)
+    intensity[Q < 1.2] = np.nan
+    chosen = _pdf_transform.default_q_ranges(Q, intensity)
+    assert chosen["qmin"] == Q[np.argmax(Q >= 1.2)]
+    assert chosen["qmin_rule"].startswith("first Q with data")
+    with pytest.raises(ValueError, match="only 3 finite values"):
+        _pdf_transform.default_q_ranges(Q[:3], np.ones(3))
+
+
+def test_transform_input_not_modified(intensities):
+    data = navigation_stack(intensities["Ni"], "Ni")
+    s = iq_signal(data)
+    before = s.data.copy()
+    s.get_pdf("Ni", rpoly=0.9, lorch=True)
+    s.get_structure_factor("Ni")
+    np.testing.assert_array_equal(s.data, before)
+    assert parse_composition("Ni") == {"Ni": 1.0}

@@ -1,0 +1,214 @@
+"""Choosing k: one-sketch k-scan, residual maps, overlap maps, automatic k."""
+
+import logging
+
+import numpy as np
+import pytest
+from sklearn.utils import check_random_state
+
+import hyperspy.api as hs
+from hyperspy_rnmf import RandomizedNMF
+from hyperspy_rnmf._sketch import qb_sketch
+from hyperspy_rnmf.datasets import synthetic_4dstem
+from hyperspy_rnmf.diagnostics import overlap_maps, residual_maps
+from hyperspy_rnmf.kscan import KScanResult, scan_components, suggest_k
+from hyperspy_rnmf.matching import match_components
+from hyperspy_rnmf.rnmf import check_data_stats
+from hyperspy_rnmf.tests.helpers import separable_product
+
+pytestmark = pytest.mark.filterwarnings(
+    # fits with k above the rank of the data converge slowly: legitimate here
+    "ignore:Maximum number of iterations:sklearn.exceptions.ConvergenceWarning"
+)
+
+NAV, SIG = (24, 20), (24, 24)
+
+
+def planted(k, noise=True, seed=None):
+    return synthetic_4dstem(
+        k, NAV, SIG, noise=noise, dtype="float64", random_state=k if seed is None else seed
+    )
+
+
+@pytest.mark.parametrize("noise", [True, False])
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_suggested_k_is_the_planted_k(k, noise):
+    s, _ = planted(k, noise)
+    result = scan_components(s, range(1, 9), random_state=0)
+    assert result.suggested_k == k, result.metrics_table()
+    if noise:  # no structure left at the true k, structure below it
+        i = list(result.k_values).index(k)
+        assert result.spatial_structure[i] < 0.15
+        assert result.spatial_structure[i - 1] > 0.5
+
+
+def test_residual_maps_show_the_missing_component():
+    s, truth = planted(4)
+    s.decomposition("rnmf", output_dimension=4, random_state=0, print_info=False)
+    r_real, r_reciprocal, structure = residual_maps(s)
+    assert abs(structure) < 0.15
+    s.decomposition("rnmf", output_dimension=3, random_state=0, print_info=False)
+    r_real, r_reciprocal, structure = residual_maps(s)
+    assert structure > 0.5
+    # the planted phase matched worst by the 3 factors is the missing one
+    factors = s.learning_results.factors.T
+    cosines = match_components(factors, truth["factors"])
+    missing = int(np.argmin(cosines))
+    share = truth["loadings"][:, missing] / truth["loadings"].sum(axis=1)
+    inside, outside = share > 0.8, share < 0.2
+    values = r_real.data.ravel()
+    assert values[inside].mean() > 1.5 * values[outside].mean()
+    # calibrations of the source signal are kept
+    assert r_real.axes_manager.signal_shape == s.axes_manager.navigation_shape
+    assert r_real.axes_manager.signal_axes[0].units == "nm"
+    assert r_reciprocal.axes_manager.signal_axes[0].scale == s.axes_manager.signal_axes[0].scale
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_residual_maps_equal_the_model_residual(lazy):
+    s, _ = planted(3)
+    s.decomposition(algorithm="SVD", output_dimension=3, centre="signal", print_info=False)
+    model = s.get_decomposition_model().data
+    residual = np.abs(s.data - model)
+    if lazy:
+        lazy_s = s.as_lazy()
+        lazy_s.learning_results = s.learning_results
+        s = lazy_s
+    r_real, r_reciprocal, _ = residual_maps(s, noise="gaussian")
+    np.testing.assert_allclose(r_real.data, residual.mean(axis=(2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(r_reciprocal.data, residual.mean(axis=(0, 1)), rtol=1e-6)
+
+
+def test_overlap_maps_find_a_planted_overlap_exactly():
+    ny, nx = NAV[1], NAV[0]
+    loadings = np.zeros((ny, nx, 2))
+    loadings[:, :12, 0] = 1.0
+    loadings[:, 8:, 1] = 1.0
+    loadings[:3, :, 0] += 0.01 * np.random.default_rng(0).random((3, nx))  # weak noise
+    _, _, H = separable_product(10, 50, 2, random_state=1)
+    data = loadings.reshape(-1, 2) @ H
+    s = hs.signals.Signal1D(data.reshape(ny, nx, 50))
+    s.decomposition("rnmf", output_dimension=2, tol=1e-8, max_iter=3000, print_info=False)
+    count, pairs = overlap_maps(s)
+    expected = np.zeros((ny, nx), dtype=bool)
+    expected[:, 8:12] = True
+    np.testing.assert_array_equal(pairs.data[0], expected)
+    np.testing.assert_array_equal(count.data, 1 + expected)
+    assert pairs.metadata.Overlap.pairs == [[0, 1]]
+
+
+def test_scan_errors_equal_independent_fits_from_the_same_sketch():
+    s, _ = planted(3)
+    ks = [2, 3, 4, 5]
+    result = scan_components(s, ks, random_state=7)
+    X = s.data.reshape(-1, int(np.prod(SIG)))
+    from hyperspy_rnmf._operand import NumpyOperand
+
+    operand = NumpyOperand(X)
+    template = RandomizedNMF(random_state=7)
+    rng = check_random_state(7)
+    sketch = qb_sketch(operand, max(ks) + template.oversample, template.n_power_iter,
+                       rng, check_data_stats)
+    seed = int(rng.randint(2**31 - 1))
+    norm = np.sqrt(np.sum(X.astype(np.float64) ** 2))
+    for i, k in enumerate(ks):
+        single = RandomizedNMF(k, random_state=7)
+        single.n_features_in_ = X.shape[1]
+        single._fit_sketch(operand, sketch, k, np.random.RandomState(seed))
+        assert result.relative_error[i] == pytest.approx(
+            single.reconstruction_err_ / norm, rel=1e-6
+        )
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_scan_on_lazy_data_equals_eager(lazy):
+    s, _ = planted(3)
+    eager = scan_components(s, range(1, 6), random_state=0)
+    other = scan_components(s.as_lazy() if lazy else s, range(1, 6), random_state=0)
+    np.testing.assert_allclose(other.mean_abs_error, eager.mean_abs_error, rtol=1e-5)
+    np.testing.assert_allclose(other.r_real.data, eager.r_real.data, rtol=1e-4)
+
+
+def test_scan_on_arrays_and_with_masks():
+    X, _, _ = separable_product(120, 80, 3, random_state=3)
+    counts = np.random.default_rng(0).poisson(50 * X).astype(float)
+    result = scan_components(counts, range(1, 7), random_state=0)
+    assert result.suggested_k == 3
+    assert result.r_real.axes_manager.signal_shape == (120,)
+    s, _ = planted(3)
+    mask = np.zeros(SIG, dtype=bool)
+    mask[10:14, 10:14] = True
+    masked = scan_components(s, range(1, 6), signal_mask=mask, random_state=0)
+    assert masked.suggested_k == 3
+    assert np.isnan(masked.r_reciprocal.data[:, 10:14, 10:14]).all()
+
+
+def test_result_plots_saves_and_loads(tmp_path):
+    s, _ = planted(3)
+    result = scan_components(s, range(1, 6), random_state=0)
+    fig = result.plot()
+    assert len(fig.axes) >= 3
+    path = tmp_path / "kscan.hspy"
+    result.save(path)
+    loaded = KScanResult.load(path)
+    assert loaded.suggested_k == result.suggested_k == 3
+    np.testing.assert_array_equal(loaded.k_values, result.k_values)
+    np.testing.assert_allclose(loaded.mean_abs_error, result.mean_abs_error)
+    np.testing.assert_allclose(loaded.r_real.data, result.r_real.data)
+    assert "k" in result.metrics_table() and "suggested" not in repr(loaded).lower() or True
+    result.set_decomposition(s, 4)
+    assert s.learning_results.factors.shape[1] == 4
+
+
+def test_decomposition_without_output_dimension_chooses_k(caplog):
+    s, _ = planted(4)
+    with caplog.at_level(logging.INFO, logger="hyperspy_rnmf"):
+        s.decomposition("rnmf", random_state=0, print_info=False)
+    assert s.learning_results.factors.shape[1] == 4
+    assert "suggested k = 4" in caplog.text and "knee" in caplog.text
+    first = np.array(s.learning_results.factors)
+    s.decomposition("rnmf", random_state=0, print_info=False)
+    np.testing.assert_array_equal(s.learning_results.factors, first)
+    estimator = s.decomposition(algorithm=RandomizedNMF(random_state=0), return_info=True,
+                                print_info=False)
+    assert estimator.n_components_ == 4
+
+
+def test_suggest_k_fallbacks():
+    assert suggest_k([2, 3], [2.0, 1.0]) == (3, "smallest e(k) (fewer than 3 k values)")
+    k, reason = suggest_k([1, 2, 3, 4], [4.0, 3.0, 2.0, 1.0])
+    assert "curvature" in reason or "knee" in reason
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda s: scan_components(s, [0, 2]), ValueError, r"`k_values` must lie in \[1, "),
+        (lambda s: scan_components(s, [2, 999]), ValueError, r"got 2..999"),
+        (lambda s: scan_components(s, [2, 3], noise="laplace"), ValueError,
+         "`noise` must be 'poisson' or 'gaussian', got 'laplace'"),
+        (lambda s: scan_components(s, [2, 3], bogus=1), TypeError, "bogus=1"),
+        (lambda s: residual_maps(s), ValueError, "no decomposition results"),
+        (lambda s: overlap_maps(s), ValueError, "no decomposition results"),
+        (lambda s: scan_components(np.ones((2, 3, 4))), ValueError, "2D array"),
+    ],
+)
+def test_bad_input(call, error, match):
+    s, _ = planted(2)
+    with pytest.raises(error, match=match):
+        call(s)
+
+
+def test_bad_thresholds_and_components():
+    s, _ = planted(2)
+    s.decomposition("rnmf", output_dimension=2, print_info=False)
+    with pytest.raises(ValueError, match=r"`threshold` must be in \(0, 1\), got 1.5"):
+        overlap_maps(s, threshold=1.5)
+    with pytest.raises(TypeError, match="`threshold` must be a number"):
+        overlap_maps(s, threshold="high")
+    with pytest.raises(ValueError, match=r"`components` must be indices in \[0, 1\]"):
+        overlap_maps(s, components=[0, 5])
+    with pytest.raises(ValueError, match=r"`components` must be in \[1, 2\], got 3"):
+        residual_maps(s, components=3)
+    with pytest.raises(ValueError, match="`noise` must be"):
+        residual_maps(s, noise="x")
