@@ -5,6 +5,10 @@ start-up registration hook stay cheap):
 
 - :class:`RandomizedNMF`: randomized NMF as a scikit-learn estimator.
 - :func:`rnmf_decomposition`: what ``s.decomposition("rnmf")`` runs.
+- :func:`scan_components` (and :class:`KScanResult`), :func:`residual_maps`,
+  :func:`overlap_maps`: choosing k and judging a factorization.
+- :func:`integrate_azimuthal`, :func:`integrate_decomposition_factors` and the
+  ePDF signal classes: electron pair distribution functions.
 - :mod:`hyperspy_rnmf.datasets`: synthetic 4D-STEM data with known factors.
 """
 
@@ -16,10 +20,20 @@ from hyperspy_rnmf._version import __version__
 _LAZY = {
     "RandomizedNMF": "hyperspy_rnmf.rnmf",
     "rnmf_decomposition": "hyperspy_rnmf.decomposition",
+    "scan_components": "hyperspy_rnmf.kscan",
+    "KScanResult": "hyperspy_rnmf.kscan",
+    "residual_maps": "hyperspy_rnmf.diagnostics",
+    "overlap_maps": "hyperspy_rnmf.diagnostics",
+    "integrate_azimuthal": "hyperspy_rnmf.integration",
+    "integrate_decomposition_factors": "hyperspy_rnmf.integration",
+    "ePDFSignal1D": "hyperspy_rnmf.signals.epdf",
+    "ePDFStructureFactor1D": "hyperspy_rnmf.signals.epdf",
+    "ePDFReducedStructureFunction1D": "hyperspy_rnmf.signals.epdf",
+    "ePDFReducedPDF1D": "hyperspy_rnmf.signals.epdf",
     "datasets": "hyperspy_rnmf.datasets",
 }
 
-__all__ = ["RandomizedNMF", "rnmf_decomposition", "datasets", "__version__"]
+__all__ = sorted(_LAZY) + ["__version__"]
 
 _install()
 

@@ -20,6 +20,7 @@ float; everything else is small (see the user guide for the formula).
 
 import numpy as np
 
+from hyperspy_rnmf._threads import single_blas_thread
 from hyperspy_rnmf._operand import (
     _CANCELLATION,
     _scan_block,
@@ -33,19 +34,6 @@ from hyperspy_rnmf._operand import (
     _with_ones,
     float_dtype,
 )
-
-_CONTROLLER = None
-
-
-def _blas_single_thread():
-    """Context limiting BLAS to one thread (threadpoolctl, controller cached)."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
-
 
 def _prepare(block, local_rows, row_scale, cols, col_scale, dtype, n_sig):
     """A chunk as float rows: selected rows and columns, scaled."""
@@ -65,27 +53,27 @@ def _prepare(block, local_rows, row_scale, cols, col_scale, dtype, n_sig):
 
 def _task_first_matmul(chunk, prep, rows, matrix, check_min):
     block = _prepare_shared(chunk, *prep)
-    with _blas_single_thread():
+    with single_blas_thread():
         out = block @ matrix
         return _block_stats(block, rows, out[:, -1], check_min), out
 
 
 def _task_first_rmatmul(chunk, prep, rows, matrix, check_min):
     block = _prepare_shared(chunk, *prep)
-    with _blas_single_thread():
+    with single_blas_thread():
         out = matrix[rows].T @ block
         return _block_stats(block, rows, out[-1], check_min), out
 
 
 def _task_matmul(chunk, prep, matrix):
     block = _prepare_shared(chunk, *prep)
-    with _blas_single_thread():
+    with single_blas_thread():
         return block @ matrix
 
 
 def _task_rmatmul(chunk, prep, rows, matrix):
     block = _prepare_shared(chunk, *prep)
-    with _blas_single_thread():
+    with single_blas_thread():
         return matrix[rows].T @ block
 
 
@@ -97,7 +85,7 @@ def _task_sums(chunk, prep, rows, row_keep, col_keep):
 
 def _task_products(chunk, prep, rows, components, with_stats, check_min, need_norm):
     block = _prepare_shared(chunk, *prep)
-    with _blas_single_thread():
+    with single_blas_thread():
         if with_stats:
             stats = _block_stats(block, rows, block.sum(axis=1), check_min)
             if not stats.finite:
@@ -110,7 +98,7 @@ def _task_products(chunk, prep, rows, components, with_stats, check_min, need_no
 
 def _task_exact_residual(chunk, prep, rows, loadings, components):
     block = _prepare_shared(chunk, *prep)
-    with _blas_single_thread():
+    with single_blas_thread():
         return _exact_residual(block, loadings[rows], components)
 
 
@@ -118,7 +106,7 @@ def _task_residual(chunk, prep, rows, loadings, components, expected):
     from hyperspy_rnmf._residuals import residual_stats
 
     block = _prepare_shared(chunk, *prep)
-    with _blas_single_thread():
+    with single_blas_thread():
         (stats,) = residual_stats(block, [(loadings[rows], components)], expected)
     row_parts = (stats[0], stats[3] if expected else None)
     return row_parts, (stats[1], stats[2])
@@ -127,7 +115,7 @@ def _task_residual(chunk, prep, rows, loadings, components, expected):
 def _task_scan(chunk, prep, scan):
     block = _prepare_shared(chunk, *prep)
     stacked, bounds, grams, l1, l2, expected = scan
-    with _blas_single_thread():
+    with single_blas_thread():
         loadings, stats, rows, cols = _scan_block(
             block, stacked, bounds, grams, l1, l2, expected
         )

@@ -19,7 +19,13 @@ import numpy as np
 INIT_METHODS = ("nndsvd", "nndsvda", "nndsvdar", "random", "custom")
 
 
-def nndsvd_from_sketch(Q, B, rank, variant, mean, rng):
+def sketch_svd(Q, B):
+    """Singular triplets of ``A ~ Q B`` from the small SVD of ``B``: ``(u, s, vt)``."""
+    u_b, s, vt = np.linalg.svd(np.asarray(B, dtype=np.float64), full_matrices=False)
+    return np.asarray(Q, dtype=np.float64) @ u_b, s, vt
+
+
+def nndsvd_from_sketch(Q, B, rank, variant, mean, rng, svd=None):
     """NNDSVD initial factors ``U`` (M x rank) and ``V`` (rank x N) of ``A ~ Q B``.
 
     Parameters
@@ -31,9 +37,11 @@ def nndsvd_from_sketch(Q, B, rank, variant, mean, rng):
     mean : float
         Mean value of the data, used to fill zeros ('nndsvda', 'nndsvdar').
     rng : numpy.random.Generator
+    svd : tuple, optional
+        ``sketch_svd(Q, B)``, when already computed.
     """
-    u_b, s, vt = np.linalg.svd(B.astype(np.float64), full_matrices=False)
-    u = Q.astype(np.float64) @ u_b[:, :rank]
+    u, s, vt = sketch_svd(Q, B) if svd is None else svd
+    u = u[:, :rank]
     vt = vt[:rank]
     U = np.zeros((u.shape[0], rank))
     V = np.zeros((rank, vt.shape[1]))

@@ -15,6 +15,7 @@ Rows and columns can be selected (navigation and signal masks) and scaled
 import numpy as np
 
 from hyperspy_rnmf._nnls import nnls_gram
+from hyperspy_rnmf._threads import single_blas_thread
 
 #: Size of one block of the floating-point data handled at a time (bytes).
 #: Blocks are converted into buffers allocated once per operand: fresh large
@@ -147,7 +148,8 @@ def _solve_loadings(rhs, norm, gram, l1, l2):
 
     The residual comes from ``|X|^2 - 2 <W, X H^T> + <W^T W, H H^T>``.
     """
-    loadings = nnls_gram(gram, rhs.T, l1=l1, l2=l2).T
+    with single_blas_thread():
+        loadings = nnls_gram(gram, rhs.T, l1=l1, l2=l2).T
     residual = (
         norm
         - 2.0 * np.einsum("ij,ij->", loadings, rhs)
@@ -397,9 +399,10 @@ class NumpyOperand:
         col_abs = np.zeros(self.shape[1])
         squares = 0.0
         for start, stop, block in self._blocks():
-            (stats,) = residual_stats(
-                block, [(loadings[start:stop], components)], expected=expected
-            )
+            with single_blas_thread():
+                (stats,) = residual_stats(
+                    block, [(loadings[start:stop], components)], expected=expected
+                )
             row_abs[start:stop] = stats[0]
             col_abs += stats[1]
             squares += stats[2]

@@ -184,8 +184,9 @@ def rnmf_decomposition(
         show_progressbar,
     )
     if estimator.n_components is None:
-        scan, chosen = _choose_k(matrix, estimator, show_progressbar)
-        loadings = scan.fit_loadings(chosen, estimator)
+        operand = matrix.fit_operand()
+        scan = _choose_k(matrix, operand, estimator, show_progressbar)
+        loadings = scan.fit(scan.suggested_k, estimator, operand)
     else:
         scan = None
         loadings = estimator._fit_operand(matrix.fit_operand())
@@ -231,12 +232,19 @@ def rnmf_decomposition(
     return estimator if return_info else None
 
 
-def _choose_k(matrix, estimator, show_progressbar):
-    """Scan k on one sketch and pick the suggested k (logged at INFO level)."""
-    from hyperspy_rnmf.kscan import default_k_values, scan_matrix
+def _choose_k(matrix, operand, estimator, show_progressbar):
+    """Scan k on one sketch and log the suggested k (INFO level).
 
-    operand = matrix.fit_operand()
+    The scan stops each k at ``tol=max(estimator.tol, 1e-3)`` (enough to
+    place the elbow of e(k)); the chosen k is then fitted further with the
+    estimator's own settings, starting from the scan's factors.
+    """
+    from sklearn.base import clone
+
+    from hyperspy_rnmf.kscan import SCAN_TOL, default_k_values, scan_matrix
+
+    template = clone(estimator).set_params(tol=max(estimator.tol, SCAN_TOL))
     k_values = default_k_values(operand.shape)
-    scan = scan_matrix(matrix, operand, k_values, estimator, show_progressbar)
+    scan = scan_matrix(matrix, operand, k_values, template, show_progressbar)
     _logger.info("rnmf: no output_dimension given; %s", scan.reason)
-    return scan, scan.suggested_k
+    return scan

@@ -39,6 +39,7 @@ from hyperspy_rnmf._init import INIT_METHODS, nndsvd_from_sketch, random_init
 from hyperspy_rnmf._nnls import nnls_gram
 from hyperspy_rnmf._operand import NumpyOperand, float_dtype
 from hyperspy_rnmf._sketch import qb_sketch
+from hyperspy_rnmf._threads import single_blas_thread
 
 
 def is_dask_array(X):
@@ -367,6 +368,10 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def _factorize_sketch(self, operand, sketch, k, rng, custom=None):
         """Initial factors from the sketch and HALS on it: ``(W, H, n_iter)``."""
+        with single_blas_thread():
+            return self._factorize_sketch_work(operand, sketch, k, rng, custom)
+
+    def _factorize_sketch_work(self, operand, sketch, k, rng, custom):
         n_samples, n_features = operand.shape
         mean = sketch.stats.total / max(n_samples * n_features, 1)
         l1_W, l2_W, l1_H, l2_H = self._regularization(n_samples, n_features)
@@ -424,6 +429,10 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         From a current ``H``, HALS sweeps until they change ``H`` by less than
         0.1 % (at most 20); without one, exact NNLS per column.
         """
+        with single_blas_thread():
+            return self._solve_components_work(W, WtX, H, shape)
+
+    def _solve_components_work(self, W, WtX, H, shape):
         _, _, l1_H, l2_H = self._regularization(*shape)
         W = np.asarray(W, dtype=np.float64)
         gram = W.T @ W

@@ -100,7 +100,7 @@ def test_overlap_maps_find_a_planted_overlap_exactly():
 def test_scan_errors_equal_independent_fits_from_the_same_sketch():
     s, _ = planted(3)
     ks = [2, 3, 4, 5]
-    result = scan_components(s, ks, random_state=7)
+    result = scan_components(s, ks, random_state=7, warm_start=False, tol=1e-4)
     X = s.data.reshape(-1, int(np.prod(SIG)))
     from hyperspy_rnmf._operand import NumpyOperand
 
@@ -112,7 +112,7 @@ def test_scan_errors_equal_independent_fits_from_the_same_sketch():
     seed = int(rng.randint(2**31 - 1))
     norm = np.sqrt(np.sum(X.astype(np.float64) ** 2))
     for i, k in enumerate(ks):
-        single = RandomizedNMF(k, random_state=7)
+        single = RandomizedNMF(k, random_state=7, tol=1e-4)
         single.n_features_in_ = X.shape[1]
         single._fit_sketch(operand, sketch, k, np.random.RandomState(seed))
         assert result.relative_error[i] == pytest.approx(
@@ -212,3 +212,26 @@ def test_bad_thresholds_and_components():
         residual_maps(s, components=3)
     with pytest.raises(ValueError, match="`noise` must be"):
         residual_maps(s, noise="x")
+
+
+def test_poisson_mad_matches_the_exact_expression():
+    from scipy.special import gammaln
+
+    from hyperspy_rnmf._residuals import morans_i, poisson_mad
+
+    mu = np.linspace(0.001, 30, 3000)
+    n = np.floor(mu)
+    exact = 2 * np.exp((n + 1) * np.log(mu) - mu - gammaln(n + 1))
+    approx = poisson_mad(mu.copy())
+    np.testing.assert_allclose(approx[mu < 1], exact[mu < 1], rtol=1e-12)
+    assert np.abs(approx / exact - 1).max() < 0.085
+    same = mu.copy()
+    poisson_mad(same, same)  # in place
+    np.testing.assert_array_equal(same, approx)
+    # Moran's I: ~0 for noise, ~1 for two halves, NaN when undefined
+    rng = np.random.default_rng(0)
+    assert abs(morans_i(rng.random((40, 40)))) < 0.05
+    halves = np.zeros((20, 20))
+    halves[:, 10:] = 1
+    assert morans_i(halves) > 0.9
+    assert np.isnan(morans_i(np.ones((5, 5))))
