@@ -15,7 +15,8 @@ Rows of the table, each measured in this run:
   signal;
 * G(r) of the 2028 I(Q): ``ePDFSignal1D.get_pdf`` (one set of matrices for all
   patterns) against a per-pattern loop that builds the transform for each
-  pattern, as a per-pattern function mapped over the navigation does;
+  pattern, as a per-pattern function mapped over the navigation does (timed
+  on 400 patterns, checked equal to the vectorised result, scaled to 2028);
 * optionally (``--pyxem``) pyxem 0.21's chain (ReducedIntensityGenerator1D
   fit, reduced intensity, PDFGenerator1D), timed on a subset and scaled.
 
@@ -23,7 +24,7 @@ Timings on a shared 2-core machine are noisy: compare the ratios of one run.
 
 Usage::
 
-    python benchmarks/bench_epdf.py            # full benchmark (~1-2 min)
+    python benchmarks/bench_epdf.py            # full benchmark (~1 min)
     python benchmarks/bench_epdf.py --quick    # 400 patterns of 96 x 96
     python benchmarks/bench_epdf.py --pyxem    # also time pyxem's chain
 """
@@ -48,6 +49,7 @@ from hyperspy_rnmf.integration import integrate_azimuthal  # noqa: E402
 from hyperspy_rnmf.tests import _epdf_oracle as oracle  # noqa: E402
 
 COMPOSITION = "SiO2"
+WINDOWS = [(1.5, 1.7), (2.5, 2.75), (2.95, 3.2)]  # Si-O, O-O, Si-Si
 
 
 def make_data(nav, size, q_per_pixel, rng):
@@ -102,10 +104,10 @@ def pyfai_loop(data, center, q_per_pixel, npt, q_range, count):
     return np.array(out)
 
 
-def per_pattern_pdf(iq, record, r):
+def per_pattern_pdf(iq, record, r, count):
     """G(r) one pattern at a time: the transform is built for every pattern."""
     q = iq.axes_manager.signal_axes[0].axis
-    rows = iq.data.reshape(-1, q.size)
+    rows = iq.data.reshape(-1, q.size)[:count]
     fractions = parse_composition(COMPOSITION)
     out = np.empty((rows.shape[0], r.size))
     for i, row in enumerate(rows):
@@ -120,7 +122,7 @@ def per_pattern_pdf(iq, record, r):
             fit_range=tuple(record.fit_range),
             background_degree=1,
             rpoly=None,
-            lorch=False,
+            lorch=record.lorch,
             r=r,
         )
         out[i] = transform.reduced_pdf(row[None])[0][0]
@@ -192,10 +194,16 @@ def main():
     # -- G(r)
     gr, t_pdf = timed(iq.get_pdf, COMPOSITION)
     r = gr.axes_manager.signal_axes[0].axis
-    loop, t_pdf_loop = timed(per_pattern_pdf, iq, gr.metadata.Signal.ePDF, r)
-    np.testing.assert_allclose(loop, gr.data.reshape(n, -1), rtol=1e-6, atol=1e-6)
+    count = min(n, 400)
+    loop, t_pdf_loop = timed(per_pattern_pdf, iq, gr.metadata.Signal.ePDF, r, count)
+    t_pdf_loop *= n / count
+    scale = np.nanmax(np.abs(loop))  # G(r) is float32 like the data
+    vectorised = gr.data.reshape(n, -1)[:count]
+    np.testing.assert_allclose(loop, vectorised, rtol=0, atol=1e-5 * scale)
     rows.append((f"G(r) of {n} I(Q)", "ePDFSignal1D.get_pdf (vectorised)", t_pdf, None))
-    rows.append(("", "per-pattern loop", t_pdf_loop, t_pdf_loop / t_pdf))
+    rows.append(
+        ("", f"per-pattern loop ({count}, scaled)", t_pdf_loop, t_pdf_loop / t_pdf)
+    )
     (density, t_rho) = timed(gr.estimate_number_density)
     (peaks, t_peaks) = timed(gr.find_pair_distances, 3)
     rows.append(("", "number density map", t_rho, None))
@@ -218,13 +226,19 @@ def main():
     print()
     r_range = density.metadata.Signal.ePDF.number_density.r_range
     rho = oracle.effective_density("quartz", 20.0, r_range)
+    model = np.array([oracle.mean_distance("quartz", 20.0, *w) for w in WINDOWS])
+    errors = peaks.data.reshape(n, 3) - model
+    within = np.mean(np.abs(errors) < [0.02, 0.03, 0.03], axis=0)
+    mean_gr = gr.mean(axis=tuple(range(gr.axes_manager.navigation_dimension)))
+    mean_peaks = mean_gr.find_pair_distances(3).data
     print(
         "ratio = time of the loop / time of the vectorised method, same run.\n"
-        f"Number density {np.nanmean(density.data):.4f} +- "
+        f"Single noisy patterns: number density {np.nanmean(density.data):.4f} +- "
         f"{np.nanstd(density.data):.4f} atoms/Å^3 (model, finite-size corrected: "
-        f"{rho:.4f}); first three peaks "
-        f"{np.round(np.nanmean(peaks.data.reshape(n, 3), axis=0), 3)} Å "
-        "(model 1.609, 2.627, 3.057)."
+        f"{rho:.4f}); share of pair distances within 0.02/0.03/0.03 Å of the model "
+        f"{np.round(within, 2)}.\n"
+        f"Mean G(r): pair distances {np.round(mean_peaks, 3)} Å, model "
+        f"{np.round(model, 3)} Å."
     )
 
 

@@ -52,13 +52,15 @@ def electron_wavelength(beam_energy):
 
     Examples
     --------
-    >>> round(electron_wavelength(200.0), 5)
+    >>> round(float(electron_wavelength(200.0)), 5)
     0.02508
     """
     from scipy.constants import c, e, h, m_e
 
     volts = float(beam_energy) * 1e3
-    return h / np.sqrt(2 * m_e * e * volts * (1 + e * volts / (2 * m_e * c**2))) * 1e10
+    return float(
+        h / np.sqrt(2 * m_e * e * volts * (1 + e * volts / (2 * m_e * c**2))) * 1e10
+    )
 
 
 def find_direct_beam(image, sigma=2.0):

@@ -95,13 +95,14 @@ def _real(name, value, allowed):
 
 
 def _mean_rows(data, lazy):
-    rows = data.reshape(-1, data.shape[-1])
-    if lazy:
-        import dask.array as da
-
-        return np.asarray(da.nanmean(rows, axis=0).compute())
+    """Mean over the navigation (NaN where every row is NaN: masked bins)."""
     import warnings
 
+    rows = data.reshape(-1, data.shape[-1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bins stay NaN
+        if lazy:
+            import dask.array as da
+
+            return np.asarray(da.nanmean(rows, axis=0).compute())
         return np.nanmean(rows, axis=0)

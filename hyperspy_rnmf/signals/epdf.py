@@ -383,7 +383,7 @@ class ePDFSignal1D(Signal1D):
         fit_range=None,
         background_degree=1,
         rpoly=None,
-        lorch=False,
+        lorch=True,
         low_q="linear",
         rmin=0.0,
         rmax=20.0,
@@ -424,7 +424,10 @@ class ePDFSignal1D(Signal1D):
             ``F(Q)`` (polynomial degree ``round(rpoly qmaxinst / pi)``); None
             (default) for no correction. See Notes.
         lorch : bool
-            Multiply ``F(Q)`` by the Lorch window before the transform.
+            Multiply ``F(Q)`` by the Lorch window ``sin(pi Q / qmax) / (pi Q /
+            qmax)`` before the transform (default): it suppresses termination
+            ripples and the noise of the highest Q, at the price of slightly
+            broader peaks. False gives the plain transform.
         low_q : {"linear", "zero"}
             ``F(Q)`` below ``qmin``: ``c Q`` with ``S`` constant (default), or 0.
         rmin, rmax, rstep : float

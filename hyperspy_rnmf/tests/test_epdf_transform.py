@@ -48,12 +48,13 @@ def accuracy(gr, name):
     return peaks - expected, density.data.ravel() / rho - 1
 
 
+@pytest.mark.parametrize("lorch", [True, False])
 @pytest.mark.parametrize("name", ["quartz", "Ni"])
-def test_oracle_peaks_and_density(intensities, name):
+def test_oracle_peaks_and_density(intensities, name, lorch):
     """Distorted (scale 50, linear background, low-Q tail) Debye I(Q), defaults."""
     composition = MODELS[name][0]
     s = iq_signal(oracle.distorted(Q, intensities[name], composition))
-    gr = s.get_pdf(composition)
+    gr = s.get_pdf(composition, lorch=lorch)
     peak_error, density_error = accuracy(gr, name)
     assert abs(peak_error[0, 0]) < 0.02
     np.testing.assert_array_less(np.abs(peak_error[0, 1:]), 0.03)
