@@ -25,7 +25,6 @@ os.environ.setdefault(
     "NUMBA_CACHE_DIR", str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "numba")
 )
 
-import numpy as np  # noqa: E402
 
 from hyperspy_rnmf import RandomizedNMF  # noqa: E402
 from hyperspy_rnmf.datasets import synthetic_4dstem  # noqa: E402

@@ -115,12 +115,13 @@ def compressed_hals(
     Ut = np.array(U.T, dtype=dtype, order="C")  # (k, M): U stored by rows
     V = np.array(V, dtype=dtype, order="C")
     (k, M), N = Ut.shape, V.shape[1]
-    l = Q.shape[1]
+    n_sketch = Q.shape[1]
     # Sweeps of V per product: Gillis & Glineur suggest 1 + 0.5 * (cost of
     # the products / cost of a sweep); in NumPy a sweep of the short factor is
     # dominated by call overhead, so more than 3 did not pay in our
     # measurements. Repeated sweeps of the tall factor U did not pay either.
-    sweeps_v = min(3, 1 + int(0.5 * (M * l * k + l * k * N) / (N * k * (k + 1))))
+    cost_ratio = (M * n_sketch * k + n_sketch * k * N) / (N * k * (k + 1))
+    sweeps_v = min(3, 1 + int(0.5 * cost_ratio))
     AVt_t = np.empty((k, M), dtype)
     work_u, work_v = np.empty(M, dtype), np.empty(N, dtype)
     old_u, old_v = np.empty(M, dtype), np.empty(N, dtype)

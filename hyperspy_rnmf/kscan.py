@@ -39,7 +39,7 @@ from sklearn.utils import check_random_state
 from hyperspy_rnmf._init import nndsvd_from_sketch, sketch_svd
 from hyperspy_rnmf._residuals import morans_i
 from hyperspy_rnmf._sketch import qb_sketch
-from hyperspy_rnmf.rnmf import RandomizedNMF, check_data_stats, normalize_rows
+from hyperspy_rnmf.rnmf import check_data_stats, normalize_rows
 
 _logger = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from hyperspy_rnmf._hals import compressed_hals, sweep_rows
 from hyperspy_rnmf._init import INIT_METHODS, nndsvd_from_sketch, random_init
 from hyperspy_rnmf._nnls import nnls_gram
-from hyperspy_rnmf._operand import NumpyOperand, float_dtype
+from hyperspy_rnmf._operand import NumpyOperand
 from hyperspy_rnmf._sketch import qb_sketch
 from hyperspy_rnmf._threads import single_blas_thread
 
