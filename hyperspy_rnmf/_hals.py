@@ -65,6 +65,14 @@ def _accelerated_update(V, gram, rhs, l1, l2, work, old, max_sweeps):
 #: Iterations over which the decrease of the error is measured for stopping.
 WINDOW = 10
 
+#: Plain HALS iterations before extrapolation starts. Extrapolating from the
+#: first iteration makes large early moves that can land in another basin
+#: (measured: 8 planted phases, 2028 x 34969: relative error 0.2336 with
+#: three phases mixed, against 0.2315 with every phase found (cosine > 0.998)
+#: after 20 plain iterations); once HALS has settled in a basin,
+#: extrapolation only speeds up the convergence.
+PLAIN_ITER = 20
+
 
 def compressed_hals(
     Q, B, U, V, *, l1_u, l2_u, l1_v, l2_v, max_iter, tol, dtype=np.float64
@@ -74,9 +82,11 @@ def compressed_hals(
     Each iteration updates ``V`` (up to 3 sweeps, Gillis & Glineur 2012) for
     the extrapolated ``U``, extrapolates it, then updates ``U`` for the
     extrapolated ``V`` and extrapolates it: ``Y = max(0, X_new + beta (X_new -
-    X_old))``. ``beta`` grows while the sketch error decreases and shrinks,
-    with a restart from the plain iterate, when it increases (Ang & Gillis
-    2019). This halves the number of iterations on 4D-STEM-like data.
+    X_old))``, after ``PLAIN_ITER`` plain iterations. ``beta`` grows while
+    the sketch error decreases and shrinks, with a restart from the plain
+    iterate, when it increases (Ang & Gillis 2019). Each component is kept
+    balanced between its two factors and negligible entries are flushed to
+    zero. This halves the number of iterations on 4D-STEM-like data.
 
     Parameters
     ----------
@@ -147,7 +157,10 @@ def compressed_hals(
         )
         error = np.sqrt(max(err_sq, 0.0))
         restart = bool(errors) and error > errors[-1]
-        if restart:  # drop the extrapolated points, damp beta (Ang & Gillis)
+        plain = n_iter <= PLAIN_ITER
+        if plain:
+            np.copyto(Vy, V)
+        elif restart:  # drop the extrapolated points, damp beta (Ang & Gillis)
             np.copyto(Vy, V)
             beta_max, beta = beta, beta / 1.5
         else:
@@ -155,7 +168,7 @@ def compressed_hals(
         np.matmul((B @ Vy.T).T, Qt, out=AVt_t)
         np.copyto(U_prev, Ut)
         _accelerated_update(Ut, Vy @ Vy.T, AVt_t, l1_u, l2_u, work_u, old_u, 1)
-        if restart:
+        if plain or restart:
             np.copyto(Uy, Ut)
         else:
             _extrapolate(Uy, Ut, U_prev, beta)
