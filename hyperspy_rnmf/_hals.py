@@ -173,9 +173,10 @@ def compressed_hals(
         else:
             _extrapolate(Uy, Ut, U_prev, beta)
             beta, beta_max = min(beta_max, 1.05 * beta), min(1.0, 1.01 * beta_max)
-        _flush(Ut)
-        _flush(V)
-        _balance(Ut, V, (Uy, U_prev), (Vy, V_prev))
+        if n_iter % 10 == 0:  # slow drifts: every 10 iterations is enough
+            _flush(Ut)
+            _flush(V)
+            _balance(Ut, V, (Uy, U_prev), (Vy, V_prev))
         errors.append(error)
         if len(errors) > WINDOW:
             before, recent = min(errors[:-WINDOW]), min(errors[-WINDOW:])
