@@ -35,8 +35,16 @@ def load_real():
     return p, labels.data.astype(bool), patterns, labels
 
 
-def sped_like(counts=20000.0, blur=1.0, thickness=0.3, bin_signal=2,
-              random_state=0, dtype="uint16", lazy=False):
+def sped_like(
+    counts=20000.0,
+    blur=1.0,
+    thickness=0.3,
+    bin_signal=2,
+    random_state=0,
+    dtype="uint16",
+    lazy=False,
+    tile=(1, 1),
+):
     """Build the cube.
 
     Parameters
@@ -50,19 +58,24 @@ def sped_like(counts=20000.0, blur=1.0, thickness=0.3, bin_signal=2,
         Relative amplitude of the smooth thickness modulation of the crystals.
     bin_signal : int
         Detector binning (1: 112 x 112, 2: 56 x 56 pixels).
+    tile : (int, int)
+        Repeat the label maps (rows, columns) for a larger scan.
 
     Returns
     -------
-    signal : hyperspy Signal2D (64, 208 | k, k), calibrated like the real data
-    truth : dict with ``masks`` (8, 64, 208), ``patterns`` (8, k, k) (sum 1),
-        ``orientation`` (8,), ``orientation_patterns`` (5, k, k),
-        ``abundance`` (6, 64, 208) (5 orientations + vacuum)
+    signal : hyperspy Signal2D, scan (64, 208) x ``tile``, patterns (k, k),
+        calibrated like the real data
+    truth : dict with ``masks`` (n, rows, columns), ``patterns`` (n, k, k)
+        (sum 1), ``orientation`` (n,) of the n crystals (8 without tiling),
+        ``orientation_patterns`` (5, k, k), ``abundance`` (6, rows, columns)
+        (5 orientations + vacuum), ``beam_centre``
     """
     import hyperspy.api as hs
     from scipy import ndimage as ndi
 
     rng = np.random.default_rng(random_state)
     p, lab, p_sig, l_sig = load_real()
+    lab = np.tile(lab, (1,) + tuple(tile))
     if bin_signal > 1:
         n = p.shape[1] // bin_signal
         p = p[:, : n * bin_signal, : n * bin_signal]
@@ -72,11 +85,16 @@ def sped_like(counts=20000.0, blur=1.0, thickness=0.3, bin_signal=2,
     mean = p.mean(axis=0)
     cy, cx = np.unravel_index(np.argmax(mean), mean.shape)
     ky, kx = np.mgrid[0:k, 0:k]
-    beam = np.exp(-0.5 * ((ky - cy) ** 2 + (kx - cx) ** 2) / (1.2 * 2 / bin_signal) ** 2)
+    beam = np.exp(
+        -0.5 * ((ky - cy) ** 2 + (kx - cx) ** 2) / (1.2 * 2 / bin_signal) ** 2
+    )
     vacuum = beam / beam.sum()
-    vacuum = 0.97 * vacuum + 0.03 * np.exp(-np.hypot(ky - cy, kx - cx) / 10) / np.exp(
-        -np.hypot(ky - cy, kx - cx) / 10
-    ).sum()
+    vacuum = (
+        0.97 * vacuum
+        + 0.03
+        * np.exp(-np.hypot(ky - cy, kx - cx) / 10)
+        / np.exp(-np.hypot(ky - cy, kx - cx) / 10).sum()
+    )
     phases = np.concatenate([p, vacuum[None]])
 
     occupied = lab.any(axis=0)
@@ -104,10 +122,14 @@ def sped_like(counts=20000.0, blur=1.0, thickness=0.3, bin_signal=2,
     s.set_signal_type("electron_diffraction")
     s.metadata.General.title = "SPED-like silver film"
     scan = l_sig.axes_manager.signal_axes
-    for axis, ref, name in zip(s.axes_manager.navigation_axes, scan, ("x", "y")):
+    for axis, ref, name in zip(
+        s.axes_manager.navigation_axes, scan, ("x", "y"), strict=False
+    ):
         axis.name, axis.units, axis.scale, axis.offset = name, "nm", ref.scale, 0.0
     scale = p_sig.axes_manager.signal_axes[0].scale * bin_signal
-    for axis, c, name in zip(s.axes_manager.signal_axes, (cx, cy), ("kx", "ky")):
+    for axis, c, name in zip(
+        s.axes_manager.signal_axes, (cx, cy), ("kx", "ky"), strict=False
+    ):
         axis.name, axis.units, axis.scale = name, "$A^{-1}$", scale
         axis.offset = -c * scale
     if lazy:

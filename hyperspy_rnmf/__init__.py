@@ -9,6 +9,10 @@ start-up registration hook stay cheap):
   :func:`overlap_maps`: choosing k and judging a factorization.
 - :func:`integrate_azimuthal`, :func:`integrate_decomposition_factors` and the
   ePDF signal classes: electron pair distribution functions.
+- :func:`segment_decomposition` (NMF route), :func:`segment_vdf` (VDF route),
+  :class:`SegmentationResult`, :func:`load_segmentation`,
+  :func:`compare_routes`: nanocrystal segmentation
+  (:mod:`hyperspy_rnmf.segmentation` has every step).
 - :mod:`hyperspy_rnmf.datasets`: synthetic 4D-STEM data with known factors.
 """
 
@@ -30,8 +34,15 @@ _LAZY = {
     "ePDFStructureFactor1D": "hyperspy_rnmf.signals.epdf",
     "ePDFReducedStructureFunction1D": "hyperspy_rnmf.signals.epdf",
     "ePDFReducedPDF1D": "hyperspy_rnmf.signals.epdf",
+    "segment_decomposition": "hyperspy_rnmf.segmentation",
+    "segment_vdf": "hyperspy_rnmf.segmentation",
+    "SegmentationResult": "hyperspy_rnmf.segmentation",
+    "load_segmentation": "hyperspy_rnmf.segmentation",
+    "compare_routes": "hyperspy_rnmf.segmentation",
     "datasets": "hyperspy_rnmf.datasets",
+    "segmentation": "hyperspy_rnmf.segmentation",
 }
+_MODULES = {"datasets", "segmentation"}
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
@@ -41,7 +52,7 @@ _install()
 def __getattr__(name):
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
-        value = module if name == "datasets" else getattr(module, name)
+        value = module if name in _MODULES else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'hyperspy_rnmf' has no attribute {name!r}")

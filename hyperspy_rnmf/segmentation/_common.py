@@ -115,36 +115,77 @@ def nav_sampling(signal):
     return tuple(abs(float(a.scale)) for a in axes)
 
 
-def _reduce_blocks(data, weights, nav_axes, n_out):
-    """Sum over the navigation axes of ``data`` weighted by ``weights``."""
-    nav_size = int(np.prod(data.shape[:nav_axes]))
-    flat = data.reshape((nav_size,) + data.shape[nav_axes:])
-    w = weights.reshape(n_out, nav_size)
-    out = np.zeros((n_out,) + data.shape[nav_axes:], dtype=np.float64)
-    step = max(1, int(2**24 // max(1, int(np.prod(data.shape[nav_axes:])))))
+def _sum_inside_masks(data, masks):
+    """Sum of the patterns inside each boolean mask: reads only the patterns
+    inside the masks, a few thousand at a time, converted to float64."""
+    nav_size = int(np.prod(data.shape[:2]))
+    flat = data.reshape((nav_size,) + data.shape[2:])
+    pixels = max(1, int(np.prod(data.shape[2:])))
+    step = max(1, 2**22 // pixels)
+    out = np.zeros((len(masks),) + data.shape[2:], dtype=np.float64)
+    for i, mask in enumerate(masks.reshape(len(masks), nav_size)):
+        index = np.flatnonzero(mask)
+        for start in range(0, index.size, step):
+            out[i] += flat[index[start : start + step]].sum(axis=0, dtype=np.float64)
+    return out
+
+
+def _weighted_blocks(data, weights):
+    """Weighted sum of the patterns, blocks of probe positions at a time."""
+    nav_size = int(np.prod(data.shape[:2]))
+    flat = data.reshape((nav_size,) + data.shape[2:])
+    w = weights.reshape(len(weights), nav_size)
+    out = np.zeros((len(weights),) + data.shape[2:], dtype=np.float64)
+    step = max(1, 2**22 // max(1, int(np.prod(data.shape[2:]))))
     for start in range(0, nav_size, step):
         block = np.asarray(flat[start : start + step], dtype=np.float64)
         out += np.tensordot(w[:, start : start + step], block, axes=(1, 0))
     return out
 
 
+def _lazy_navigation_sums(data, weights, show_progressbar):
+    """One dask computation over the chunks of probe positions; chunks with
+    no weight are not read."""
+    import itertools
+
+    import dask
+
+    n_sig = data.ndim - 2
+    if any(len(c) > 1 for c in data.chunks[2:]):
+        data = data.rechunk(data.chunks[:2] + ((-1,) * n_sig))
+    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in data.chunks[:2]]
+    reduce = _sum_inside_masks if weights.dtype == bool else _weighted_blocks
+    parts = []
+    for i, j in itertools.product(*(range(len(c)) for c in data.chunks[:2])):
+        rows = slice(bounds[0][i], bounds[0][i + 1])
+        cols = slice(bounds[1][j], bounds[1][j + 1])
+        w = weights[:, rows, cols]
+        if w.any():
+            w = w if w.dtype == bool else w.astype(np.float64)
+            parts.append(dask.delayed(reduce)(data.blocks[i, j], w))
+    out = np.zeros((len(weights),) + data.shape[2:], dtype=np.float64)
+    if parts:
+        with dask_progress(show_progressbar):
+            for part in dask.compute(*parts):
+                out += part
+    return out
+
+
 def navigation_weighted_sums(signal, weights, show_progressbar=False):
     """``sum_p weights[s, p] * pattern_p`` for every row ``s`` of weights.
 
-    One pass over the data (blocks of probe positions for NumPy data, one
-    dask computation for lazy data); integer data are converted block by
+    At most one pass over the data: for boolean weights (masks) only the
+    patterns inside the masks are read (for NumPy data); lazy data are
+    reduced in one dask computation; integer data are converted block by
     block. ``weights`` has shape (n, *navigation array shape).
     """
-    weights = np.asarray(weights, dtype=np.float64)
+    weights = np.asarray(weights)
     data = signal.data
     if is_lazy(signal):
-        import dask.array as da
-
-        w = da.from_array(weights, chunks=(-1,) + data.chunks[:2])
-        result = da.tensordot(w, data.astype(np.float64), axes=((1, 2), (0, 1)))
-        with dask_progress(show_progressbar):
-            return np.asarray(result.compute())
-    return _reduce_blocks(data, weights, 2, len(weights))
+        return _lazy_navigation_sums(data, weights, show_progressbar)
+    if weights.dtype == bool:
+        return _sum_inside_masks(data, weights)
+    return _weighted_blocks(data, weights.astype(np.float64))
 
 
 def signal_weighted_sums(signal, apertures, show_progressbar=False):
@@ -160,7 +201,6 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
     n = len(apertures)
     a = apertures.reshape(n, -1).T  # (pixels, n)
     if is_lazy(signal):
-        import dask.array as da
 
         def block_product(block):
             flat = block.reshape(block.shape[:2] + (-1,)).astype(np.float64)
@@ -189,7 +229,7 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
 
 # ----------------------------------------------------------- signal builders
 def _copy_axes(target_axes, source_axes):
-    for target, source in zip(target_axes, source_axes):
+    for target, source in zip(target_axes, source_axes, strict=True):
         target.name = source.name
         target.units = source.units
         target.scale = source.scale

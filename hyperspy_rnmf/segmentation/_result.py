@@ -3,9 +3,14 @@
 A :class:`SegmentationResult` holds HyperSpy signals with the calibration of
 the data (navigation axes for maps, signal axes for patterns), the record of
 which components or virtual dark-field segments were merged, and every
-parameter used. It saves to one ``.hspy`` or ``.zspy`` file (rosettasciio):
-the label image is the file's signal, and the other signals, the merge record
-and the parameters are stored in its metadata under ``Segmentation``.
+parameter used. The signals are built from the computed arrays on first
+access (a HyperSpy signal costs a few milliseconds to create, more than most
+of a segmentation), then cached.
+
+It saves to one ``.hspy`` or ``.zspy`` file (rosettasciio): the label image is
+the file's signal, and the other signals, the merge record and the parameters
+(as JSON text, so that they round-trip exactly) are in its metadata under
+``Segmentation``.
 """
 
 import json
@@ -15,7 +20,24 @@ import numpy as np
 from hyperspy_rnmf.segmentation._common import to_python
 
 FORMAT_VERSION = 1
-_SIGNALS = ("maps", "masks", "patterns", "mean_patterns")
+_STACKS = ("maps", "masks", "patterns", "mean_patterns")
+_SIGNALS = _STACKS + ("labels",)
+_TITLES = {
+    "maps": "segment maps",
+    "masks": "segment masks",
+    "mean_patterns": "mean measured patterns",
+    "labels": "segment labels",
+}
+
+
+def _axis_dicts(axes):
+    """Axis dictionaries (array order, not navigating) of HyperSpy axes."""
+    out = []
+    for axis in axes[::-1]:
+        d = axis.get_axis_dictionary()
+        d["navigate"] = False
+        out.append(d)
+    return out
 
 
 class SegmentationResult:
@@ -25,11 +47,11 @@ class SegmentationResult:
     ----------
     maps : hyperspy.api.signals.Signal2D
         One intensity map per segment (navigation: segments; signal: the
-        scan, with its calibration): the merged loading (NMF route) or the
-        merged virtual dark-field intensity (VDF route) inside the segment,
-        0 outside.
+        scan, with its calibration): the merged loading in counts (NMF route)
+        or the merged virtual dark-field intensity (VDF route) inside the
+        segment, 0 outside.
     masks : hyperspy.api.signals.Signal2D (bool)
-        The pixels of each segment (segments may overlap).
+        The positions of each segment (segments may overlap).
     patterns : hyperspy.api.signals.Signal2D
         One pattern per segment, with the calibration of the data's signal
         axes: the merged NMF factor (sum 1), or the virtual diffraction
@@ -39,7 +61,7 @@ class SegmentationResult:
         not given).
     labels : hyperspy.api.signals.Signal2D (int32)
         Label image of the scan: 0 where no segment is, else ``i + 1`` for
-        the segment ``i`` with the largest map value at that pixel.
+        the segment ``i`` with the largest map value at that position.
     merge_record : dict
         Which components (NMF) or VDF segments and diffraction vectors (VDF)
         make each segment; see the route's documentation.
@@ -48,6 +70,13 @@ class SegmentationResult:
         the data.
     route : str
         ``"nmf"`` or ``"vdf"``.
+
+    Examples
+    --------
+    >>> result = segment_decomposition(s)                   # doctest: +SKIP
+    >>> result.plot()                                       # doctest: +SKIP
+    >>> result.save("crystals.hspy")                        # doctest: +SKIP
+    >>> result = SegmentationResult.load("crystals.hspy")   # doctest: +SKIP
     """
 
     def __init__(
@@ -61,18 +90,98 @@ class SegmentationResult:
         parameters,
         route,
     ):
-        self.maps = maps
-        self.masks = masks
-        self.patterns = patterns
-        self.mean_patterns = mean_patterns
-        self.labels = labels
+        self._signals = {
+            "maps": maps,
+            "masks": masks,
+            "patterns": patterns,
+            "mean_patterns": mean_patterns,
+            "labels": labels,
+        }
+        self._arrays = {}
+        self._axes = {}
         self.merge_record = merge_record
         self.parameters = parameters
         self.route = route
 
+    @classmethod
+    def _from_arrays(
+        cls, arrays, scan_axes, pattern_axes, merge_record, parameters, route
+    ):
+        """A result whose signals are built from ``arrays`` when first used.
+
+        ``scan_axes``/``pattern_axes``: HyperSpy axes (HyperSpy order)."""
+        result = cls(None, None, None, None, None, merge_record, parameters, route)
+        result._arrays = dict(arrays)
+        scan = _axis_dicts(scan_axes)
+        pattern = _axis_dicts(pattern_axes)
+        result._axes = {
+            "maps": scan,
+            "masks": scan,
+            "labels": scan,
+            "patterns": pattern,
+            "mean_patterns": pattern,
+        }
+        return result
+
+    def _get(self, name):
+        signal = self._signals.get(name)
+        if signal is None and self._arrays.get(name) is not None:
+            signal = self._build(name)
+            self._signals[name] = signal
+        return signal
+
+    def _build(self, name):
+        import hyperspy.api as hs
+
+        data = self._arrays[name]
+        axes = [dict(d) for d in self._axes[name]]
+        if name != "labels":
+            axes = [{"name": "segment", "size": len(data), "navigate": True}] + axes
+        sig_dim = data.ndim if name == "labels" else data.ndim - 1
+        cls = {1: hs.signals.Signal1D, 2: hs.signals.Signal2D}.get(
+            sig_dim, hs.signals.BaseSignal
+        )
+        signal = cls(data, axes=axes)
+        if name == "patterns":
+            title = (
+                "merged factors"
+                if self.route == "nmf"
+                else ("virtual diffraction patterns")
+            )
+        else:
+            title = _TITLES[name]
+        signal.metadata.General.title = f"{title} ({self.route})"
+        signal.metadata.set_item(
+            "Segmentation",
+            {"route": self.route, "parameters": to_python(self.parameters)},
+        )
+        return signal
+
+    @property
+    def maps(self):
+        return self._get("maps")
+
+    @property
+    def masks(self):
+        return self._get("masks")
+
+    @property
+    def patterns(self):
+        return self._get("patterns")
+
+    @property
+    def mean_patterns(self):
+        return self._get("mean_patterns")
+
+    @property
+    def labels(self):
+        return self._get("labels")
+
     # ------------------------------------------------------------- basics
     def __len__(self):
-        return int(self.masks.data.shape[0])
+        if self._arrays.get("masks") is not None:
+            return int(self._arrays["masks"].shape[0])
+        return int(self._signals["masks"].data.shape[0])
 
     @property
     def n_segments(self):
@@ -94,12 +203,18 @@ class SegmentationResult:
                 "This segmentation has no diffraction vectors (route "
                 f"{self.route!r}); only the VDF route records them."
             )
+        if not 0 <= int(index) < len(self):
+            raise ValueError(f"`index` must be in [0, {len(self) - 1}], got {index!r}.")
         vectors = np.asarray(self.merge_record["vectors"], dtype=np.float64)
+        vectors = vectors.reshape(-1, 2)
         return vectors[np.asarray(self.merge_record["segment_vectors"][index], int)]
 
     # -------------------------------------------------------------- plot
     def plot(self, segments=None, *, gamma=0.5, cmap="magma", figsize=None):
         """Maps and patterns of the segments side by side (one row each).
+
+        Columns: the segment's map, its pattern (merged factor or virtual
+        diffraction pattern) and, if computed, its mean measured pattern.
 
         Parameters
         ----------
@@ -119,7 +234,11 @@ class SegmentationResult:
 
         index = list(range(len(self))) if segments is None else list(segments)
         for i in index:
-            if not 0 <= int(i) < len(self):
+            if (
+                isinstance(i, bool)
+                or not isinstance(i, (int, np.integer))
+                or not (0 <= i < len(self))
+            ):
                 raise ValueError(
                     f"`segments` contains {i!r}; this result has {len(self)} "
                     "segment(s)."
@@ -138,20 +257,24 @@ class SegmentationResult:
                 kwargs = {"cmap": cmap, "extent": _extent(signal)}
                 if is_pattern:
                     finite = data[np.isfinite(data)]
-                    top = finite.max() if finite.size else 1.0
+                    top = float(finite.max()) if finite.size else 1.0
                     kwargs["norm"] = PowerNorm(
                         gamma, vmin=0, vmax=top if top > 0 else 1.0
                     )
-                ax.imshow(data, **kwargs)
+                if data.ndim == 1:
+                    ax.plot(data)
+                else:
+                    ax.imshow(data, **kwargs)
                 ax.set_title(f"segment {i}: {title}", fontsize=9)
                 ax.tick_params(labelsize=7)
         if not index:
-            axes[0, 0].set_title("no segment")
+            for ax in axes[0]:
+                ax.set_title("no segment")
         fig.tight_layout()
         return fig
 
     def plot_labels(self, cmap="tab20"):
-        """The label image (0 = no segment)."""
+        """The label image (0 = no segment, transparent)."""
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots()
@@ -175,7 +298,7 @@ class SegmentationResult:
         container.metadata.set_item(f"{node}.route", self.route)
         empty = len(self) == 0
         container.metadata.set_item(f"{node}.empty", empty)
-        for name in _SIGNALS:
+        for name in _STACKS:
             signal = getattr(self, name)
             if signal is None:
                 continue
@@ -208,7 +331,7 @@ class SegmentationResult:
         node = container.metadata.Segmentation
         signals = {
             name: node.get_item(name) if node.has_item(name) else None
-            for name in _SIGNALS
+            for name in _STACKS
         }
         if node.get_item("empty", False):
             signals = {
@@ -219,6 +342,9 @@ class SegmentationResult:
         parameters = json.loads(node.parameters_json)
         route = node.route
         del container.metadata.Segmentation
+        container.metadata.set_item(
+            "Segmentation", {"route": route, "parameters": parameters}
+        )
         if container.metadata.has_item("General.FileIO"):
             del container.metadata.General.FileIO
         return cls(
@@ -237,15 +363,16 @@ def load_segmentation(filename):
 
 def _resized(signal, data):
     """A copy of a segment stack with other data along the segment axis."""
-    from hyperspy_rnmf.segmentation._common import stack_signal
+    import hyperspy.api as hs
 
-    nav = signal.axes_manager.navigation_axes
-    out = stack_signal(
-        data,
-        signal.axes_manager.signal_axes,
-        nav[0].name if nav else "segment",
-        signal.metadata.General.title,
+    axes = [{"name": "segment", "size": len(data), "navigate": True}]
+    axes += _axis_dicts(signal.axes_manager.signal_axes)
+    cls = (
+        type(signal)
+        if type(signal) in (hs.signals.Signal1D, hs.signals.Signal2D)
+        else hs.signals.BaseSignal
     )
+    out = cls(data, axes=axes)
     out.metadata.add_dictionary(signal.metadata.as_dictionary())
     return out
 
@@ -281,35 +408,19 @@ def build_result(
     (n, *pattern shape) or None; ``scan_axes``/``pattern_axes`` are the
     HyperSpy axes to copy (HyperSpy order).
     """
-    from hyperspy_rnmf.segmentation._common import image_signal, stack_signal
-
     maps = np.asarray(maps)
     masks = np.asarray(masks, dtype=bool)
-    labels = label_image(maps, masks)
-    meta = {"route": route, "parameters": to_python(parameters)}
-
-    def make(data, axes, index, title):
-        s = stack_signal(data, axes, index, title)
-        s.metadata.set_item("Segmentation", meta)
-        return s
-
-    maps_s = make(maps, scan_axes, "segment", f"segment maps ({route})")
-    masks_s = make(masks, scan_axes, "segment", f"segment masks ({route})")
-    title = "merged factors" if route == "nmf" else "virtual diffraction patterns"
-    patterns_s = make(patterns, pattern_axes, "segment", f"{title} ({route})")
-    mean_s = None
-    if mean_patterns is not None:
-        mean_s = make(
-            mean_patterns, pattern_axes, "segment", f"mean measured patterns ({route})"
-        )
-    labels_s = image_signal(labels, scan_axes, f"segment labels ({route})")
-    labels_s.metadata.set_item("Segmentation", meta)
-    return SegmentationResult(
-        maps_s,
-        masks_s,
-        patterns_s,
-        mean_s,
-        labels_s,
+    arrays = {
+        "maps": maps,
+        "masks": masks,
+        "patterns": np.asarray(patterns),
+        "mean_patterns": None if mean_patterns is None else np.asarray(mean_patterns),
+        "labels": label_image(maps, masks),
+    }
+    return SegmentationResult._from_arrays(
+        arrays,
+        scan_axes,
+        pattern_axes,
         to_python(merge_record),
         to_python(parameters),
         route,

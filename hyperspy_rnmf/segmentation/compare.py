@@ -159,7 +159,7 @@ def compare_segmentations(a, b, *, min_iou=0.5, names=("a", "b")):
         rows, cols = linear_sum_assignment(-iou)
         matches = sorted(
             (int(i), int(j), float(iou[i, j]))
-            for i, j in zip(rows, cols)
+            for i, j in zip(rows, cols, strict=True)
             if iou[i, j] >= min_iou
         )
     used_a = {i for i, _, _ in matches}

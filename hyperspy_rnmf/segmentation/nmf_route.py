@@ -45,36 +45,17 @@ from hyperspy_rnmf.segmentation._correlation import (
     group_pairs,
 )
 from hyperspy_rnmf.segmentation._result import build_result
-from hyperspy_rnmf.segmentation._watershed import _validate as _validate_ws
-from hyperspy_rnmf.segmentation._watershed import watershed_segments
-
-
-def _validate_watershed(**options):
-    _validate_ws(
-        np.zeros((1, 1)),
-        *(
-            options[name]
-            for name in (
-                "threshold",
-                "min_distance",
-                "min_depth",
-                "boundary",
-                "min_size",
-                "max_size",
-                "min_intensity",
-                "exclude_border",
-                "sampling",
-            )
-        ),
-    )
-
+from hyperspy_rnmf.segmentation._watershed import (
+    check_watershed_parameters,
+    watershed_segments,
+)
 
 #: Defaults of the NMF route (see the user guide for how they were chosen).
 DEFAULTS = {
     "min_factor_correlation": 0.4,
     "min_loading_correlation": 0.3,
     "linkage": "single",
-    "threshold": "otsu",
+    "threshold": "li",
     "min_depth": 0.3,
     "boundary": 0.5,
     "min_size": 10,
@@ -305,6 +286,8 @@ def merge_components(
     groups : list of list of int
         The original indices of the components of each merged component.
     factor_ncc, loading_ncc : numpy.ndarray (k, k)
+        Normalised cross-correlations; NaN in the rows and columns of
+        excluded components.
     """
     f = np.asarray(factors)
     ld = np.asarray(loadings)
@@ -332,43 +315,46 @@ def merge_components(
     excluded = _check_exclude(exclude, k)
     mask = _check_signal_mask(signal_mask, f.shape[1:])
 
-    f_ncc = correlation_matrix(_masked_factors(f, mask)) if k else np.zeros((0, 0))
-    l_ncc = correlation_matrix(ld) if k else np.zeros((0, 0))
     kept = np.array([i for i in range(k) if i not in excluded], dtype=int)
+    # correlations of the kept components only; excluded rows/columns are NaN
+    f_ncc = np.full((k, k), np.nan)
+    l_ncc = np.full((k, k), np.nan)
+    kk = np.ix_(kept, kept)
+    f_kept = np.asarray(f[kept], dtype=np.float64)
+    if len(kept):
+        f_ncc[kk] = correlation_matrix(_masked_factors(f_kept, mask))
+        l_ncc[kk] = correlation_matrix(ld[kept])
 
-    f64 = np.asarray(f, dtype=np.float64)
-    fsum = np.nansum(f64.reshape(k, -1), axis=1)
-    bad = [int(i) for i in kept if not fsum[i] > 0]
+    fsum = np.nansum(f_kept.reshape(len(kept), -1), axis=1)
+    bad = [int(i) for i, v in zip(kept, fsum, strict=True) if not v > 0]
     if bad:
         raise ValueError(
             f"Factors {bad} do not have a positive sum: merging needs a "
             "non-negative decomposition (NMF, rnmf); exclude them or use NMF."
         )
-    unit = f64 / np.where(fsum > 0, fsum, 1.0).reshape((k,) + (1,) * (f.ndim - 1))
-    counts_maps = np.asarray(ld, dtype=np.float64) * fsum.reshape(k, 1, 1)
-    weight = np.nansum(counts_maps.reshape(k, -1), axis=1)
+    # loadings in counts (loading x factor sum) and each component's total
+    counts = np.asarray(ld[kept], dtype=np.float64) * fsum.reshape(-1, 1, 1)
+    weight = np.nansum(counts.reshape(len(kept), -1), axis=1)
 
     with np.errstate(invalid="ignore"):
-        linked = (f_ncc > tf) & (l_ncc > tl)
-    sub = linked[np.ix_(kept, kept)]
-    score = np.fmin(f_ncc - tf, l_ncc - tl)[np.ix_(kept, kept)]
-    groups_local = group_pairs(sub, linkage, score=score, order_key=weight[kept])
+        linked = (f_ncc[kk] > tf) & (l_ncc[kk] > tl)
+        score = np.fmin(f_ncc[kk] - tf, l_ncc[kk] - tl)
+    groups_local = group_pairs(linked, linkage, score=score, order_key=weight)
 
-    merged_f, merged_l, groups = [], [], []
-    for g in groups_local:
-        members = kept[g]
-        # canonical order inside a group: the sum does not depend on input order
-        members = members[np.argsort(-weight[members], kind="stable")]
-        w = np.clip(weight[members], 0, None)
+    n_groups = len(groups_local)
+    merged_f = np.zeros((n_groups,) + f.shape[1:])
+    merged_l = np.zeros((n_groups,) + ld.shape[1:])
+    groups = []
+    for m, g in enumerate(groups_local):
+        # canonical order inside a group: the sums do not depend on input order
+        g = np.asarray(g)[np.argsort(-weight[g], kind="stable")]
+        w = np.clip(weight[g], 0, None)
         total = w.sum()
         wn = w / total if total > 0 else np.full(len(w), 1.0 / len(w))
-        merged_f.append(np.tensordot(wn, unit[members], axes=(0, 0)))
-        merged_l.append(counts_maps[members].sum(axis=0))
-        groups.append(sorted(int(i) for i in members))
-    shape_f = (0,) + f.shape[1:]
-    shape_l = (0,) + ld.shape[1:]
-    merged_f = np.array(merged_f) if merged_f else np.zeros(shape_f)
-    merged_l = np.array(merged_l) if merged_l else np.zeros(shape_l)
+        for j, wj in zip(g, wn, strict=True):
+            merged_f[m] += (wj / fsum[j]) * f_kept[j]
+            merged_l[m] += counts[j]
+        groups.append(sorted(int(kept[j]) for j in g))
     return merged_f, merged_l, groups, f_ncc, l_ncc
 
 
@@ -429,7 +415,7 @@ def segment_decomposition(
         Components are merged when both correlations exceed these.
     linkage : {'single', 'complete'}, default 'single'
         How linked pairs form groups (see :func:`merge_components`).
-    threshold : {'otsu', 'li'} or float, default 'otsu'
+    threshold : {'li', 'otsu'} or float, default 'li'
         Foreground of each merged loading map: Otsu's or Li's threshold, or
         a fraction in (0, 1) of the map's maximum.
     min_distance : float, optional
@@ -481,7 +467,7 @@ def segment_decomposition(
     --------
     >>> from hyperspy_rnmf.datasets import synthetic_4dstem
     >>> s, _ = synthetic_4dstem(3, (24, 20), (16, 16), random_state=0)
-    >>> s.decomposition("rnmf", output_dimension=3, random_state=0)
+    >>> s.decomposition("rnmf", output_dimension=3, random_state=0, print_info=False)
     >>> result = segment_decomposition(s)
     >>> result.maps.axes_manager.signal_shape
     (24, 20)
@@ -517,7 +503,7 @@ def segment_decomposition(
         sampling=sampling,
     )
     # validate every watershed parameter before any work
-    _validate_watershed(**watershed_options)
+    check_watershed_parameters(**watershed_options)
 
     merged_f, merged_l, groups, _, _ = merge_components(
         f,

@@ -13,7 +13,7 @@ routes must handle:
   everywhere, to be excluded.
 
 Spots are Gaussians at known sub-pixel positions; orientations share no spot
-within 3 px, and no spot lies within 5 px of the direct beam. Counts are
+within 3 px, and no spot lies within 7 px of the direct beam. Counts are
 Poisson. Everything is built from a seeded generator in well under a second.
 """
 
@@ -36,7 +36,7 @@ SPOT_SIGMA = 1.0  # px
 CENTRE = (24.0, 24.0)  # direct beam (row, column) in pixels
 
 
-def _lattice(rng, taken, min_separation=3.0, beam_clearance=5.0, g_max=21.0):
+def _lattice(rng, taken, min_separation=3.0, beam_clearance=7.0, g_max=21.0):
     """Spot positions (row, col offsets from the beam) of a random 2D lattice."""
     for _ in range(1000):
         length = rng.uniform(7.0, 10.0, size=2)
@@ -64,7 +64,7 @@ def _lattice(rng, taken, min_separation=3.0, beam_clearance=5.0, g_max=21.0):
 def _spot_image(positions, amplitudes, shape=SIG_SHAPE, sigma=SPOT_SIGMA):
     ky, kx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
     image = np.zeros(shape)
-    for (gy, gx), amp in zip(positions, amplitudes):
+    for (gy, gx), amp in zip(positions, amplitudes, strict=False):
         image += amp * np.exp(
             -0.5 * ((ky - CENTRE[0] - gy) ** 2 + (kx - CENTRE[1] - gx) ** 2) / sigma**2
         )
@@ -91,11 +91,26 @@ def planted_crystals(
     crystal_counts=1500.0,
     background_counts=1000.0,
     edge_width=1.5,
+    bent=True,
     noise=True,
     lazy=False,
     dtype="float32",
 ):
     """The planted dataset and its ground truth.
+
+    Parameters
+    ----------
+    random_state : int
+    crystal_counts, background_counts : float
+        Counts per pattern of a crystal (at full thickness) and of the film.
+    edge_width : float
+        Width of the crystals' soft edges (probe positions).
+    bent : bool
+        B is bent (two NMF components) if True, else an ordinary crystal.
+    noise : bool
+        Poisson counts (else the exact expectation).
+    lazy : bool
+    dtype : str
 
     Returns
     -------
@@ -107,7 +122,8 @@ def planted_crystals(
         masks (thickness >= half its maximum); ``patterns`` (n_crystals, 48,
         48), the mean diffraction pattern of each crystal (sum 1);
         ``orientation`` per crystal; ``vectors``: per orientation, spot
-        positions (n, 2) in calibrated units, (kx, ky) order;
+        positions (n, 2) in calibrated units, (kx, ky) order; ``spot_pixels``:
+        the same in pixels, (row, column) order; ``spot_sigma`` (px);
         ``factors`` (6, 48, 48) and ``loadings`` (6, 44, 56): the planted
         components (background, A, B-part-1, B-part-2, C, D) with loadings in
         counts; ``background_component`` = 0.
@@ -136,7 +152,11 @@ def planted_crystals(
     keep_2 = np.setdiff1d(np.arange(n_b), only[:third])
     b1 = crystal_pattern(lattices[1][keep_1], amplitudes[1][keep_1])
     b2 = crystal_pattern(lattices[1][keep_2], amplitudes[1][keep_2])
-    orientation_patterns = [crystal_pattern(s, a) for s, a in zip(lattices, amplitudes)]
+    if not bent:  # B shows all its reflections everywhere
+        b1 = b2 = crystal_pattern(lattices[1], amplitudes[1])
+    orientation_patterns = [
+        crystal_pattern(s, a) for s, a in zip(lattices, amplitudes, strict=False)
+    ]
     background = _background_pattern()
 
     y, x = np.mgrid[0 : NAV_SHAPE[0], 0 : NAV_SHAPE[1]].astype(np.float64)
@@ -179,9 +199,11 @@ def planted_crystals(
 
     s = hs.signals.Signal2D(data)
     s.metadata.General.title = "planted nanocrystals"
-    for axis, name in zip(s.axes_manager.navigation_axes, ("x", "y")):
+    for axis, name in zip(s.axes_manager.navigation_axes, ("x", "y"), strict=False):
         axis.name, axis.units, axis.scale = name, "nm", NAV_SCALE
-    for axis, name, c in zip(s.axes_manager.signal_axes, ("kx", "ky"), CENTRE[::-1]):
+    for axis, name, c in zip(
+        s.axes_manager.signal_axes, ("kx", "ky"), CENTRE[::-1], strict=False
+    ):
         axis.name, axis.units, axis.scale = name, "1/A", SIG_SCALE
         axis.offset = -c * SIG_SCALE
     if lazy:
@@ -193,6 +215,7 @@ def planted_crystals(
         "patterns": crystal_patterns,
         "orientation": [c[1] for c in CRYSTALS],
         "vectors": [spots[:, ::-1] * SIG_SCALE for spots in lattices],
+        "spot_pixels": [spots + np.array(CENTRE) for spots in lattices],
         "factors": factors,
         "loadings": loadings,
         "background_component": 0,

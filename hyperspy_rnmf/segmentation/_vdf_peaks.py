@@ -1,0 +1,551 @@
+"""VDF route, steps 1-4: defaults derived from the data, background removal,
+Bragg peaks of every pattern, unique diffraction vectors.
+
+See :mod:`hyperspy_rnmf.segmentation.vdf_route` for the whole route.
+"""
+
+import numpy as np
+
+from hyperspy_rnmf.segmentation import _vdf
+from hyperspy_rnmf.segmentation._common import (
+    axes_of,
+    check_int,
+    check_real,
+    check_scan_signal,
+    dask_progress,
+    is_lazy,
+    navigation_weighted_sums,
+    progress,
+    show_progress,
+    to_python,
+)
+
+DEFAULTS = {
+    "n_sigma": 6.0,
+    "background_factor": 6.0,
+    "median_size": 3,
+    "corr_threshold": 0.7,
+    "vector_threshold": 5,
+    "segment_threshold": 3,
+    "linkage": "complete",
+    "threshold": "li",
+    "min_depth": 0.3,
+    "boundary": 0.5,
+    "min_size": 10,
+    "min_intensity": 0.1,
+    "exclude_border": 0,
+}
+_N_NOISE_SAMPLE = 512
+
+
+# --------------------------------------------------------- calibration
+class _Calibration:
+    """Pixel <-> calibrated conversion of the two signal axes."""
+
+    def __init__(self, signal):
+        if signal.axes_manager.signal_dimension != 2:
+            raise ValueError(
+                "The VDF route needs 2D diffraction patterns; `signal` has "
+                f"{signal.axes_manager.signal_dimension} signal dimension(s)."
+            )
+        kx, ky = signal.axes_manager.signal_axes
+        self.scale = np.array([float(ky.scale), float(kx.scale)])  # (row, col)
+        self.offset = np.array([float(ky.offset), float(kx.offset)])
+        units = [str(a.units) for a in (kx, ky)]
+        self.units = units[0]
+        self.calibrated = not (
+            all(u in ("", "<undefined>", "Undefined", "None") for u in units)
+            and np.allclose(np.abs(self.scale), 1.0)
+        )
+        self.pixel = float(np.sqrt(abs(self.scale[0] * self.scale[1])))
+        self.shape = tuple(int(v) for v in signal.data.shape[-2:])
+
+    def to_calibrated(self, pixels):
+        """(row, col) px -> (kx, ky) calibrated."""
+        p = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        return (self.offset + p * self.scale)[:, ::-1]
+
+    def to_pixels(self, vectors):
+        """(kx, ky) calibrated -> (row, col) px."""
+        v = np.asarray(vectors, dtype=np.float64).reshape(-1, 2)[:, ::-1]
+        return (v - self.offset) / self.scale
+
+    def length(self, value, name):
+        """A calibrated length given by the user -> pixels."""
+        if not self.calibrated:
+            raise ValueError(
+                f"`{name}` ({value!r}) is in calibrated units, but the signal "
+                "axes of the data are not calibrated (no units, scale 1): "
+                "calibrate them first (e.g. s.set_diffraction_calibration(...) "
+                "in pyxem, or set the axes' scale and units), or leave "
+                f"`{name}` to its default, which is derived from the data."
+            )
+        value = check_real(value, name, 0, low_open=True)
+        return value / self.pixel
+
+
+def _check_length_or_none(value, name, calibration):
+    return None if value is None else calibration.length(value, name)
+
+
+# ------------------------------------------------------------ defaults
+def estimate_vdf_parameters(signal, *, show_progressbar=None):
+    """Spot size, direct beam and the VDF-route defaults derived from them.
+
+    The mean pattern of the scan (one pass over the data) contains every
+    spot of every crystal. Its brightest blob is the direct beam; the median
+    width of the other spots is the spot size (``sigma`` of a Gaussian,
+    measured from the log-curvature of each spot's central pixels).
+
+    Derived defaults (pixels; all reported in calibrated units too):
+
+    ==================  =====================================================
+    spot_sigma          measured spot width
+    background_sigma    6 x spot_sigma: the large Gaussian of the difference
+                        of Gaussians (the small one is spot_sigma: a matched
+                        filter)
+    eps                 max(0.5 px, spot_sigma): DBSCAN radius
+    min_magnitude       3 x beam_sigma + 2 x spot_sigma: vectors closer to
+                        the direct beam are dropped
+    radius              max(1 px, 2 x spot_sigma): VDF aperture (86 % of a
+                        Gaussian spot)
+    ==================  =====================================================
+
+    Parameters
+    ----------
+    signal : hyperspy signal
+        4D-STEM data (2D scan, 2D patterns), lazy or not; not modified.
+    show_progressbar : bool or None
+
+    Returns
+    -------
+    dict
+        Pixel values (``*_px``), calibrated values, ``beam_centre`` (kx, ky
+        calibrated) and ``beam_centre_px`` (row, column), ``units`` and a
+        ``note`` on how the spot size was found.
+    """
+    check_scan_signal(signal)
+    calibration = _Calibration(signal)
+    show = show_progress(show_progressbar)
+    mask = np.ones((1,) + signal.data.shape[:2], dtype=bool)
+    mean = navigation_weighted_sums(signal, mask, show)[0] / mask.sum()
+    described = _vdf.describe_mean_pattern(mean)
+    spot = described["spot_sigma"]
+    beam_sigma = described["beam_sigma"]
+    px = {
+        "spot_sigma_px": spot,
+        "beam_sigma_px": beam_sigma,
+        "background_sigma_px": DEFAULTS["background_factor"] * spot,
+        "eps_px": max(0.5, spot),
+        "min_magnitude_px": 3.0 * beam_sigma + 2.0 * spot,
+        "radius_px": max(1.0, 2.0 * spot),
+    }
+    out = dict(px)
+    for key, value in px.items():
+        out[key[:-3]] = value * calibration.pixel
+    out["beam_centre_px"] = tuple(described["beam_centre"])
+    out["beam_centre"] = tuple(
+        calibration.to_calibrated(described["beam_centre"])[0].tolist()
+    )
+    out["n_spots_measured"] = described["n_spots"]
+    out["units"] = calibration.units if calibration.calibrated else "px"
+    out["note"] = described["note"]
+    return out
+
+
+# ------------------------------------------------------ background
+def subtract_background(
+    signal, *, spot_sigma=None, background_sigma=None, show_progressbar=None
+):
+    """Remove the diffuse background of every pattern (difference of
+    Gaussians).
+
+    ``G(spot_sigma) * pattern - G(background_sigma) * pattern``: the small
+    Gaussian is matched to the spots (it also smooths the noise), the large
+    one estimates the slowly varying background.
+
+    Parameters
+    ----------
+    signal : hyperspy signal
+        4D-STEM data, lazy or not (the result is lazy if the input is).
+    spot_sigma, background_sigma : float, optional
+        In calibrated units; defaults from :func:`estimate_vdf_parameters`.
+    show_progressbar : bool or None
+
+    Returns
+    -------
+    hyperspy signal
+        Same class, shape and calibration as ``signal``, float32.
+    """
+    check_scan_signal(signal)
+    calibration = _Calibration(signal)
+    low, high, _ = _filter_sigmas(
+        signal, calibration, spot_sigma, background_sigma, show_progressbar
+    )
+    data = signal.data
+    if is_lazy(signal):
+        n_sig = data.ndim - 2
+        blocks = data.rechunk(data.chunks[:2] + ((-1,) * n_sig))
+        filtered = blocks.map_blocks(_vdf.dog_filter, low, high, dtype=np.float32)
+    else:
+        filtered = np.empty(data.shape, dtype=np.float32)
+        rows = data.shape[0]
+        step = max(1, 2**22 // max(1, int(np.prod(data.shape[1:]))))
+        show = show_progress(show_progressbar)
+        for start in progress(range(0, rows, step), show, desc="background"):
+            filtered[start : start + step] = _vdf.dog_filter(
+                data[start : start + step], low, high
+            )
+    out = signal._deepcopy_with_new_data(filtered)
+    out.metadata.General.title = f"{signal.metadata.General.title} (DoG)".strip()
+    out.metadata.set_item(
+        "Segmentation.background",
+        {
+            "method": "difference of Gaussians",
+            "spot_sigma_px": low,
+            "background_sigma_px": high,
+        },
+    )
+    return out
+
+
+def _filter_sigmas(
+    signal, calibration, spot_sigma, background_sigma, show_progressbar, estimated=None
+):
+    low = _check_length_or_none(spot_sigma, "spot_sigma", calibration)
+    high = _check_length_or_none(background_sigma, "background_sigma", calibration)
+    if (low is None or high is None) and estimated is None:
+        estimated = estimate_vdf_parameters(signal, show_progressbar=show_progressbar)
+    if low is None:
+        low = estimated["spot_sigma_px"]
+    if high is None:
+        high = DEFAULTS["background_factor"] * low
+    if not high > low:
+        raise ValueError(
+            f"`background_sigma` ({high * calibration.pixel:.4g}) must be larger "
+            f"than `spot_sigma` ({low * calibration.pixel:.4g})."
+        )
+    return low, high, estimated
+
+
+# ------------------------------------------------------------- peaks
+class DiffractionPeaks:
+    """Bragg peaks found in every pattern of a scan.
+
+    Attributes
+    ----------
+    probe : numpy.ndarray (n, 2) int
+        Probe position (row, column) of every peak.
+    pixels : numpy.ndarray (n, 2) float
+        Sub-pixel peak position (row, column) in the pattern.
+    value : numpy.ndarray (n,)
+        Background-subtracted (filtered) intensity at the peak.
+    vectors : numpy.ndarray (n, 2)
+        Peak positions in calibrated units, (kx, ky) order.
+    scan_shape : tuple
+        (rows, columns) of the scan.
+    parameters : dict
+        Peak-finding parameters (pixels and calibrated), derived values
+        included.
+    """
+
+    def __init__(self, probe, pixels, value, calibration, scan_axes, parameters):
+        self.probe = probe
+        self.pixels = pixels
+        self.value = value
+        self._calibration = calibration
+        self._scan_axes = scan_axes
+        self.scan_shape = tuple(int(a.size) for a in scan_axes[::-1])
+        self.parameters = parameters
+
+    @property
+    def vectors(self):
+        return self._calibration.to_calibrated(self.pixels)
+
+    def __len__(self):
+        return len(self.value)
+
+    def __repr__(self):
+        return (
+            f"<DiffractionPeaks: {len(self)} peaks in {np.prod(self.scan_shape)} "
+            "patterns>"
+        )
+
+    def count_map(self):
+        """Number of peaks at every probe position, as a Signal2D with the
+        scan's calibration."""
+        from hyperspy_rnmf.segmentation._common import image_signal
+
+        counts = np.zeros(self.scan_shape, dtype=np.int32)
+        np.add.at(counts, (self.probe[:, 0], self.probe[:, 1]), 1)
+        return image_signal(counts, self._scan_axes, "number of diffraction peaks")
+
+
+def find_diffraction_peaks(
+    signal,
+    *,
+    spot_sigma=None,
+    background_sigma=None,
+    n_sigma=DEFAULTS["n_sigma"],
+    show_progressbar=None,
+    _estimated=None,
+):
+    """Bragg peaks of every pattern: local maxima of the background-subtracted
+    pattern above ``n_sigma`` times the noise.
+
+    Each pattern is filtered by a difference of Gaussians (the small one
+    matched to the spot size: a single-scale Laplacian-of-Gaussian-like blob
+    detector at the measured spot size, see :func:`subtract_background`);
+    peaks are its 3 x 3 local maxima above ``n_sigma`` times the noise level
+    of that pixel, refined to sub-pixel precision by a parabola. The noise
+    level is measured on up to 512 patterns spread over the scan: counting
+    noise (variance proportional to the local background intensity, with one
+    gain fitted robustly over all pixels, so spots do not inflate it and the
+    detector's gain need not be known; at least half the median noise). One
+    pass over the data; lazy data are processed chunk by chunk.
+
+    Parameters
+    ----------
+    signal : hyperspy signal
+        4D-STEM data (2D scan, 2D patterns), raw (not background-subtracted),
+        lazy or not; not modified.
+    spot_sigma, background_sigma : float, optional
+        Calibrated units; defaults from :func:`estimate_vdf_parameters`.
+    n_sigma : float, default 6
+        Detection threshold in units of the noise.
+    show_progressbar : bool or None
+
+    Returns
+    -------
+    DiffractionPeaks
+
+    Raises
+    ------
+    ValueError
+        When no peak is found (the message says which parameter to change).
+    """
+    check_scan_signal(signal)
+    calibration = _Calibration(signal)
+    show = show_progress(show_progressbar)
+    n_sigma = check_real(n_sigma, "n_sigma", 0, low_open=True)
+    low, high, estimated = _filter_sigmas(
+        signal, calibration, spot_sigma, background_sigma, show, _estimated
+    )
+    data = signal.data
+    rows, cols = data.shape[:2]
+    # noise level per pixel from a sample of patterns spread over the scan
+    n_patterns = rows * cols
+    sample = np.unique(
+        np.linspace(0, n_patterns - 1, min(_N_NOISE_SAMPLE, n_patterns)).astype(int)
+    )
+    r_idx, c_idx = np.unravel_index(sample, (rows, cols))
+    if is_lazy(signal):
+        picked = np.asarray(data.vindex[r_idx, c_idx].compute())
+    else:
+        picked = np.asarray(data[r_idx, c_idx])
+    noise = _vdf.noise_map(_vdf.dog_filter(picked, low, high), picked, high)
+    threshold = (n_sigma * noise).astype(np.float32)
+
+    if is_lazy(signal):
+        probe, pixels, value = _lazy_peaks(data, low, high, threshold, show)
+    else:
+        parts = []
+        step = max(1, 2**21 // max(1, int(np.prod(data.shape[1:]))))
+        for start in progress(range(0, rows, step), show, desc="peaks"):
+            block = _vdf.dog_filter(data[start : start + step], low, high)
+            index, pos, val = _vdf.find_peaks_block(block, threshold)
+            index[:, 0] += start
+            parts.append((index, pos, val))
+        probe, pixels, value = (np.concatenate(x) for x in zip(*parts, strict=True))
+    parameters = {
+        "spot_sigma_px": low,
+        "background_sigma_px": high,
+        "spot_sigma": low * calibration.pixel,
+        "background_sigma": high * calibration.pixel,
+        "n_sigma": n_sigma,
+        "noise_median": float(np.median(noise)),
+        "threshold_median": float(np.median(threshold)),
+        "n_noise_patterns": int(len(sample)),
+        "units": calibration.units if calibration.calibrated else "px",
+    }
+    if estimated is not None:
+        parameters["estimated"] = to_python(estimated)
+    if len(value) == 0:
+        raise ValueError(
+            f"No diffraction peak found in {n_patterns} patterns (threshold "
+            f"{n_sigma} x the noise, median noise {parameters['noise_median']:.3g}"
+            "): lower `n_sigma` (now "
+            f"{n_sigma}), or check `spot_sigma` (now {parameters['spot_sigma']:.4g}) "
+            f"and `background_sigma` (now {parameters['background_sigma']:.4g})."
+        )
+    return DiffractionPeaks(
+        probe.astype(np.int64),
+        pixels,
+        value,
+        calibration,
+        axes_of(signal, "navigation"),
+        parameters,
+    )
+
+
+def _lazy_peaks(data, low, high, threshold, show):
+    import itertools
+
+    import dask
+
+    n_sig = data.ndim - 2
+    if any(len(c) > 1 for c in data.chunks[2:]):
+        data = data.rechunk(data.chunks[:2] + ((-1,) * n_sig))
+    bounds = [np.concatenate([[0], np.cumsum(c)]) for c in data.chunks[:2]]
+
+    def peaks_of(block, r0, c0):
+        index, pos, val = _vdf.find_peaks_block(
+            _vdf.dog_filter(block, low, high), threshold
+        )
+        return index + np.array([r0, c0]), pos, val
+
+    tasks = [
+        dask.delayed(peaks_of)(data.blocks[i, j], bounds[0][i], bounds[1][j])
+        for i, j in itertools.product(*(range(len(c)) for c in data.chunks[:2]))
+    ]
+    with dask_progress(show):
+        results = dask.compute(*tasks)
+    return tuple(np.concatenate(x) for x in zip(*results, strict=True))
+
+
+# ------------------------------------------------------ unique vectors
+class UniqueVectors:
+    """Unique diffraction vectors (clusters of peak positions).
+
+    Attributes
+    ----------
+    vectors : numpy.ndarray (m, 2)
+        Calibrated positions, (kx, ky) order (``np.asarray(uv)`` gives them).
+    pixels : numpy.ndarray (m, 2)
+        Positions in pixels, (row, column) order.
+    counts : numpy.ndarray (m,)
+        Number of peaks in each cluster (patterns showing the vector).
+    magnitudes : numpy.ndarray (m,)
+        Distance to the direct beam, calibrated units.
+    parameters : dict
+    """
+
+    def __init__(self, pixels, counts, calibration, beam_centre_px, parameters):
+        self.pixels = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self._calibration = calibration
+        self.beam_centre_px = tuple(beam_centre_px)
+        self.parameters = parameters
+
+    @property
+    def vectors(self):
+        return self._calibration.to_calibrated(self.pixels)
+
+    @property
+    def magnitudes(self):
+        d = self.pixels - np.asarray(self.beam_centre_px)
+        return np.hypot(d[:, 0], d[:, 1]) * self._calibration.pixel
+
+    def __len__(self):
+        return len(self.pixels)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.vectors, dtype=dtype)
+
+    def __repr__(self):
+        return f"<UniqueVectors: {len(self)} vectors>"
+
+
+def unique_vectors(
+    peaks,
+    *,
+    eps=None,
+    min_samples=None,
+    min_magnitude=None,
+    min_size=DEFAULTS["min_size"],
+):
+    """Cluster all peak positions into unique diffraction vectors (DBSCAN)
+    and drop the direct beam.
+
+    Parameters
+    ----------
+    peaks : DiffractionPeaks
+    eps : float, optional
+        DBSCAN radius in calibrated units; default ``max(0.5 px, spot
+        sigma)``.
+    min_samples : int, optional
+        Peaks needed within ``eps`` for a cluster core; default
+        ``max(3, min_size // 2)``: a vector must be seen in about half of the
+        positions of the smallest crystal.
+    min_magnitude : float, optional
+        Vectors closer than this to the direct beam (calibrated units) are
+        dropped; default 3 x beam sigma + 2 x spot sigma.
+    min_size : int, default 10
+        Smallest crystal (probe positions), for the default ``min_samples``.
+
+    Returns
+    -------
+    UniqueVectors
+        Sorted by row then column of their pixel position.
+
+    Raises
+    ------
+    ValueError
+        When no vector is left (the message names the parameters to change).
+    """
+    if not isinstance(peaks, DiffractionPeaks):
+        raise TypeError(
+            f"`peaks` must be DiffractionPeaks (from find_diffraction_peaks), got "
+            f"{type(peaks).__name__}."
+        )
+    calibration = peaks._calibration
+    estimated = peaks.parameters.get("estimated") or {}
+    spot = peaks.parameters["spot_sigma_px"]
+    min_size = check_int(min_size, "min_size", 1)
+    eps_px = max(0.5, spot) if eps is None else calibration.length(eps, "eps")
+    if min_samples is None:
+        min_samples = max(3, min_size // 2)
+    min_samples = check_int(min_samples, "min_samples", 1)
+    if "beam_centre_px" in estimated:
+        beam = tuple(estimated["beam_centre_px"])
+        beam_sigma = estimated["beam_sigma_px"]
+    else:  # the direct beam: the most frequent peak position near the centre
+        beam, beam_sigma = _beam_from_peaks(peaks), spot
+    if min_magnitude is None:
+        min_mag_px = 3.0 * beam_sigma + 2.0 * spot
+    else:
+        min_mag_px = calibration.length(min_magnitude, "min_magnitude")
+
+    centres, counts = _vdf.cluster_positions(peaks.pixels, eps_px, min_samples)
+    d = np.hypot(*(centres - np.asarray(beam)).T) if len(centres) else np.zeros(0)
+    keep = d >= min_mag_px
+    parameters = {
+        "eps_px": eps_px,
+        "eps": eps_px * calibration.pixel,
+        "min_samples": min_samples,
+        "min_magnitude_px": min_mag_px,
+        "min_magnitude": min_mag_px * calibration.pixel,
+        "beam_centre_px": list(beam),
+        "n_clusters": int(len(centres)),
+        "n_direct_beam_clusters": int((~keep).sum()),
+    }
+    if not keep.any():
+        p = peaks.parameters
+        raise ValueError(
+            f"0 unique vectors: DBSCAN found {len(centres)} cluster(s) of the "
+            f"{len(peaks)} peaks ({(~keep).sum()} within `min_magnitude` = "
+            f"{parameters['min_magnitude']:.4g} of the direct beam). Lower "
+            f"`min_samples` (now {min_samples}) or raise `eps` (now "
+            f"{parameters['eps']:.4g}) or lower `min_magnitude`; or find more "
+            f"peaks: lower `n_sigma` (now {p['n_sigma']}) or check `spot_sigma` "
+            f"(now {p['spot_sigma']:.4g})."
+        )
+    return UniqueVectors(centres[keep], counts[keep], calibration, beam, parameters)
+
+
+def _beam_from_peaks(peaks):
+    centre = np.asarray(peaks._calibration.shape, dtype=np.float64) / 2
+    near = np.hypot(*(peaks.pixels - centre).T) < min(peaks._calibration.shape) / 8
+    if not near.any():
+        return tuple(centre)
+    return tuple(np.median(peaks.pixels[near], axis=0))
