@@ -420,8 +420,9 @@ class NumpyOperand:
         Returns
         -------
         models : list of (loadings, row_abs, col_abs, sum_squares, row_expected)
-            ``row_expected`` (the |residual| expected from Poisson noise) is
-            None unless ``expected``.
+            ``row_expected`` (the |residual| expected from Poisson noise
+            around the last model of ``components_list``, the same for all)
+            is None unless ``expected``.
         data_rows, data_cols : numpy.ndarray
             Row sums (n_rows,) and column sums (n_cols,) of the data.
         """
@@ -479,7 +480,7 @@ def _scan_block(block, stacked, bounds, grams, l1, l2, expected=False):
     stats = residual_stats(
         block,
         [(W, stacked[a:b]) for W, (a, b) in zip(loadings, bounds)],
-        expected=expected,
+        expected="last" if expected else False,
     )
     rows = block.sum(axis=1, dtype=np.float64)
     cols = block.sum(axis=0, dtype=np.float64)

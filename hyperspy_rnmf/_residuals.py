@@ -63,9 +63,13 @@ def residual_stats(block, models, expected=False):
         Data rows (float).
     models : list of (loadings, components)
         ``loadings`` of shape (rows, k), ``components`` of shape (k, n).
-    expected : bool, default False
+    expected : bool or 'last', default False
         Also sum, per row, the |residual| expected from Poisson noise around
-        the model (:func:`poisson_mad`).
+        the model (:func:`poisson_mad`). ``'last'``: around the last model
+        only (the one with the most components, the best estimate of the
+        mean counts), shared by all models: the exponentials of
+        :func:`poisson_mad` cost more than everything else here, so a scan
+        over many k computes them once.
 
     Returns
     -------
@@ -87,18 +91,24 @@ def residual_stats(block, models, expected=False):
         [np.empty(n_rows), np.zeros(n_cols), 0.0] + ([np.empty(n_rows)] if expected else [])
         for _ in models
     ]
+    if expected not in (False, True, "last"):
+        raise ValueError(f"`expected` must be True, False or 'last', got {expected!r}.")
+    last = len(models) - 1
     for start in range(0, n_rows, step):
         stop = min(start + step, n_rows)
         rows = stop - start
         piece = block[start:stop]
         p = part[:rows]
-        for (W, H), result in zip(models, results):
+        for i in range(len(models) - 1, -1, -1):  # the last model first
+            (W, H), result = models[i], results[i]
             np.matmul(W[start:stop], H, out=p)
-            if expected:
+            if expected is True or (expected == "last" and i == last):
                 m = mad[:rows]
                 np.maximum(p, 0, out=m)
                 poisson_mad(m, m, work[:rows], mask[:rows])
                 result[3][start:stop] = m.sum(axis=1)
+            elif expected == "last":
+                result[3][start:stop] = results[last][3][start:stop]
             p -= piece
             flat = p.reshape(-1)
             result[2] += float(np.dot(flat, flat))
