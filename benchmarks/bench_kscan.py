@@ -22,7 +22,8 @@ import time
 import warnings
 
 os.environ.setdefault(
-    "NUMBA_CACHE_DIR", str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "numba")
+    "NUMBA_CACHE_DIR",
+    str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "numba"),
 )
 
 
@@ -49,7 +50,9 @@ def main(argv=None):
     nav, sig = ((20, 16), (48, 48)) if args.quick else ((52, 39), (187, 187))
     s, _ = synthetic_4dstem(5, nav, sig, random_state=5, dtype="float32")
     X = s.data.reshape(s.axes_manager.navigation_size, -1)
-    t_scan, result = timed(lambda: scan_components(s, KS, random_state=0, show_progressbar=False))
+    t_scan, result = timed(
+        lambda: scan_components(s, KS, random_state=0, show_progressbar=False)
+    )
     t_fit12, _ = timed(lambda: RandomizedNMF(12, random_state=0).fit(X))
     independent = {}
     for k in KS:
@@ -60,8 +63,9 @@ def main(argv=None):
         from sklearn.decomposition import NMF
 
         sklearn[k], _ = timed(
-            lambda k=k: NMF(k, init="nndsvdar", solver="cd", max_iter=200,
-                            random_state=0).fit(X)
+            lambda k=k: NMF(
+                k, init="nndsvdar", solver="cd", max_iter=200, random_state=0
+            ).fit(X)
         )
         print(f"scikit-learn k={k}: {sklearn[k]:.1f} s", flush=True)
     lines = [
@@ -80,18 +84,30 @@ def main(argv=None):
             f"| scikit-learn NMF, {len(sklearn)} values of k | {total:.1f} | "
             f"{total / t_fit12:.1f} |"
         )
-    lines += ["", "| k | " + " | ".join(str(k) for k in KS) + " |",
-              "|---|" + "---|" * len(KS)]
-    lines.append("| RNMF fit (s) | " + " | ".join(f"{independent[k]:.2f}" for k in KS) + " |")
+    lines += [
+        "",
+        "| k | " + " | ".join(str(k) for k in KS) + " |",
+        "|---|" + "---|" * len(KS),
+    ]
+    lines.append(
+        "| RNMF fit (s) | " + " | ".join(f"{independent[k]:.2f}" for k in KS) + " |"
+    )
     if sklearn:
         lines.append(
             "| scikit-learn (s) | "
-            + " | ".join(f"{sklearn[k]:.1f}" if k in sklearn else "-" for k in KS) + " |"
+            + " | ".join(f"{sklearn[k]:.1f}" if k in sklearn else "-" for k in KS)
+            + " |"
         )
-    lines.append("| e(k) of the scan | " + " | ".join(
-        f"{e:.3f}" for e in result.mean_abs_error) + " |")
-    lines.append("| Moran's I of r_real | " + " | ".join(
-        f"{v:.2f}" for v in result.spatial_structure) + " |")
+    lines.append(
+        "| e(k) of the scan | "
+        + " | ".join(f"{e:.3f}" for e in result.mean_abs_error)
+        + " |"
+    )
+    lines.append(
+        "| Moran's I of r_real | "
+        + " | ".join(f"{v:.2f}" for v in result.spatial_structure)
+        + " |"
+    )
     lines += ["", f"Suggested k: {result.suggested_k} ({result.reason})."]
     table = "\n".join(lines)
     print("\n" + table)

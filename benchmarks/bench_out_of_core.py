@@ -93,7 +93,14 @@ def generate(path, nav, sig, chunks):
     from hyperspy_rnmf.datasets import synthetic_4dstem
 
     s, truth = synthetic_4dstem(
-        K, nav, sig, counts=2.0e4, dtype="uint16", random_state=0, lazy=True, chunks=chunks
+        K,
+        nav,
+        sig,
+        counts=2.0e4,
+        dtype="uint16",
+        random_state=0,
+        lazy=True,
+        chunks=chunks,
     )
     marker = pathlib.Path(str(path) + ".done")
     recipe = json.dumps({"nav": nav, "sig": sig, "chunks": chunks, "k": K})
@@ -108,7 +115,9 @@ def generate(path, nav, sig, chunks):
 def run(path, mode):
     out = subprocess.run(
         [sys.executable, "-c", RUN_SCRIPT, str(path), mode, str(K)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -116,9 +125,9 @@ def run(path, mode):
 def crop_check(path, size, step=1):
     """Lazy (from the file) against in-memory decomposition of a
     ``size`` x ``size``-probe window (``step`` > 1: every step-th probe)."""
+    import hyperspy.api as hs
     import numpy as np
 
-    import hyperspy.api as hs
     from hyperspy_rnmf.matching import relative_error
 
     window = slice(0, size * step, step)
@@ -155,10 +164,15 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", default=str(ROOT / ".cache" / "bench_out_of_core"))
-    parser.add_argument("--quick", action="store_true", help="64 x 64 probes, smoke test")
+    parser.add_argument(
+        "--quick", action="store_true", help="64 x 64 probes, smoke test"
+    )
     args = parser.parse_args(argv)
-    nav, sig, chunks = ((64, 64), (64, 64), (16, 16)) if args.quick else (
-        (256, 256), (128, 128), (32, 32))
+    nav, sig, chunks = (
+        ((64, 64), (64, 64), (16, 16))
+        if args.quick
+        else ((256, 256), (128, 128), (32, 32))
+    )
     workdir = pathlib.Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / f"synthetic_{nav[0]}x{nav[1]}_{sig[0]}x{sig[1]}.zspy"

@@ -34,7 +34,8 @@ import time
 import warnings
 
 os.environ.setdefault(
-    "NUMBA_CACHE_DIR", str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "numba")
+    "NUMBA_CACHE_DIR",
+    str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "numba"),
 )
 
 import numpy as np  # noqa: E402
@@ -83,7 +84,11 @@ def median_time(func, repeats):
 
 
 def one_pass_time(X, n_columns, repeats=5):
-    omega = np.random.default_rng(0).standard_normal((X.shape[1], n_columns)).astype(X.dtype)
+    omega = (
+        np.random.default_rng(0)
+        .standard_normal((X.shape[1], n_columns))
+        .astype(X.dtype)
+    )
     return median_time(lambda: X @ omega, repeats)[0]
 
 
@@ -106,7 +111,9 @@ def peak_memory(X, k):
         np.save(path, X)
         out = subprocess.run(
             [sys.executable, "-c", MEMORY_SCRIPT, str(path), str(k)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
     before, peak, data_mb = map(float, out)
     return peak - before + data_mb, data_mb
@@ -130,7 +137,9 @@ def bench(k, nav, sig, repeats):
     row["sk_iter"] = sk.n_iter_
     row["sk_cos"] = match_components(sk.components_, truth["factors"]).min()
 
-    row["def_time"], (model, W) = median_time(lambda: fit_rnmf(X, n_components=k, random_state=0), repeats)
+    row["def_time"], (model, W) = median_time(
+        lambda: fit_rnmf(X, n_components=k, random_state=0), repeats
+    )
     row["def_err"] = relative_error(X, W, model.components_)
     row["def_passes"] = model.n_passes_
     row["def_iter"] = model.n_iter_
@@ -139,7 +148,9 @@ def bench(k, nav, sig, repeats):
     row["match_time"], row["match_err"], row["match_tol"] = None, None, None
     for tol in (1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6):
         t, (model, W) = median_time(
-            lambda: fit_rnmf(X, n_components=k, random_state=0, tol=tol, max_iter=5000),
+            lambda tol=tol: fit_rnmf(
+                X, n_components=k, random_state=0, tol=tol, max_iter=5000
+            ),
             repeats,
         )
         err = relative_error(X, W, model.components_)
@@ -161,7 +172,9 @@ def report(rows):
     for r in rows:
         speedup = r["sk_time"] / r["match_time"] if r["match_time"] else float("nan")
         match = (
-            f"{r['match_time']:.2f} (tol={r['match_tol']:g})" if r["match_time"] else "not reached"
+            f"{r['match_time']:.2f} (tol={r['match_tol']:g})"
+            if r["match_time"]
+            else "not reached"
         )
         lines.append(
             f"| {r['k']} | {r['shape'][0]} x {r['shape'][1]} float32 | {r['pass']:.3f} | "
@@ -174,7 +187,8 @@ def report(rows):
     lines.append(
         "Worst cosine between a planted phase pattern and its factor: "
         + ", ".join(
-            f"k={r['k']}: RNMF {r['def_cos']:.4f}, scikit-learn {r['sk_cos']:.4f}" for r in rows
+            f"k={r['k']}: RNMF {r['def_cos']:.4f}, scikit-learn {r['sk_cos']:.4f}"
+            for r in rows
         )
     )
     return "\n".join(lines)

@@ -20,20 +20,21 @@ float; everything else is small (see the user guide for the formula).
 
 import numpy as np
 
-from hyperspy_rnmf._threads import single_blas_thread
 from hyperspy_rnmf._operand import (
     _CANCELLATION,
-    _scan_block,
-    _stack_components,
     _block_products,
     _block_stats,
     _block_sums,
     _exact_residual,
     _merge_stats,
+    _scan_block,
     _solve_loadings,
+    _stack_components,
     _with_ones,
     float_dtype,
 )
+from hyperspy_rnmf._threads import single_blas_thread
+
 
 def _prepare(block, local_rows, row_scale, cols, col_scale, dtype, n_sig):
     """A chunk as float rows: selected rows and columns, scaled."""
@@ -132,7 +133,7 @@ def _task_scan(chunk, prep, scan):
 def _add_nested(a, b):
     """Elementwise sum of two (possibly nested) lists/tuples of arrays."""
     if isinstance(a, (list, tuple)):
-        return type(a)(_add_nested(x, y) for x, y in zip(a, b))
+        return type(a)(_add_nested(x, y) for x, y in zip(a, b, strict=False))
     return a + b
 
 
@@ -141,7 +142,7 @@ def _tree_sum(parts):
 
     add = delayed(_add_nested, pure=True)
     while len(parts) > 1:
-        pairs = [add(a, b) for a, b in zip(parts[::2], parts[1::2])]
+        pairs = [add(a, b) for a, b in zip(parts[::2], parts[1::2], strict=False)]
         parts = pairs + ([parts[-1]] if len(parts) % 2 else [])
     return parts[0]
 
@@ -282,7 +283,7 @@ class DaskOperand:
         cols = _tree_sum([p[1] for _, p in parts])
         *row_parts, cols = self._compute(*row_parts, cols)
         row_sums = np.empty(self.shape[0])
-        for (rows, _), values in zip(parts, row_parts):
+        for (rows, _), values in zip(parts, row_parts, strict=False):
             row_sums[rows] = values
         return row_sums, cols
 
@@ -296,7 +297,7 @@ class DaskOperand:
             *[task(c, p, rows, matrix, self.check_min) for rows, c, p in blocks]
         )
         out = np.empty((self.shape[0], parts[0][1].shape[1]), dtype=self.dtype)
-        for (rows, _, _), (_, values) in zip(blocks, parts):
+        for (rows, _, _), (_, values) in zip(blocks, parts, strict=False):
             out[rows] = values
         return self._first(p[0] for p in parts), np.ascontiguousarray(out[:, :-1])
 
@@ -321,7 +322,7 @@ class DaskOperand:
         blocks = self._blocks()
         parts = self._compute(*[task(c, p, shared) for _, c, p in blocks])
         out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
-        for (rows, _, _), values in zip(blocks, parts):
+        for (rows, _, _), values in zip(blocks, parts, strict=False):
             out[rows] = values
         return out
 
@@ -351,7 +352,7 @@ class DaskOperand:
         if stats is not None and not stats.finite:
             return None, None, stats
         rhs = np.empty((self.shape[0], components.shape[0]))
-        for (rows, _, _), part in zip(blocks, parts):
+        for (rows, _, _), part in zip(blocks, parts, strict=False):
             rhs[rows] = part[1]
         norm = sum(p[2] for p in parts) if need_norm or with_stats else self.sum_squares
         loadings, residual = _solve_loadings(rhs, norm, gram, l1, l2)
@@ -377,10 +378,12 @@ class DaskOperand:
         blocks = self._blocks()
         parts = [task(c, p, rows, W, H, expected) for rows, c, p in blocks]
         cols = _tree_sum([part[1] for part in parts])
-        *row_parts, (col_abs, squares) = self._compute(*[part[0] for part in parts], cols)
+        *row_parts, (col_abs, squares) = self._compute(
+            *[part[0] for part in parts], cols
+        )
         row_abs = np.empty(self.shape[0])
         row_expected = np.empty(self.shape[0]) if expected else None
-        for (rows, _, _), (values, exp) in zip(blocks, row_parts):
+        for (rows, _, _), (values, exp) in zip(blocks, row_parts, strict=False):
             row_abs[rows] = values
             if expected:
                 row_expected[rows] = exp
@@ -406,8 +409,10 @@ class DaskOperand:
             for a, b in bounds
         ]
         data_rows = np.empty(m)
-        for (rows, _, _), (loadings, row_abs, row_exp, data) in zip(blocks, row_parts):
-            for entry, W, r, e in zip(models, loadings, row_abs, row_exp):
+        for (rows, _, _), (loadings, row_abs, row_exp, data) in zip(
+            blocks, row_parts, strict=False
+        ):
+            for entry, W, r, e in zip(models, loadings, row_abs, row_exp, strict=False):
                 entry[0][rows] = W
                 entry[1][rows] = r
                 if expected:
@@ -416,7 +421,7 @@ class DaskOperand:
         *col_abs, squares, data_cols = cols
         out = [
             (entry[0], entry[1], c, float(sq), entry[2])
-            for entry, c, sq in zip(models, col_abs, squares)
+            for entry, c, sq in zip(models, col_abs, squares, strict=False)
         ]
         return out, data_rows, data_cols
 

@@ -90,7 +90,7 @@ def _solve_passive(gram, rhs, passive, cols, x, y):
     patterns = patterns[:, order]
     new_group = np.any(patterns[:, 1:] != patterns[:, :-1], axis=0)
     bounds = np.concatenate([[0], np.flatnonzero(new_group) + 1, [order.size]])
-    for start, stop in zip(bounds[:-1], bounds[1:]):
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=False):
         members = cols[order[start:stop]]
         pattern = passive[:, members[0]]
         xs = np.zeros((pattern.size, members.size))

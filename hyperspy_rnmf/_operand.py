@@ -445,7 +445,7 @@ class NumpyOperand:
             loadings, stats, rows, cols = _scan_block(
                 block, stacked, bounds, grams, l1, l2, expected
             )
-            for entry, W, stat in zip(out, loadings, stats):
+            for entry, W, stat in zip(out, loadings, stats, strict=False):
                 entry[0][start:stop] = W
                 entry[1][start:stop] = stat[0]
                 entry[2] += stat[1]
@@ -461,7 +461,7 @@ def _stack_components(components_list, dtype):
     """Components stacked for one product, their row ranges and Gram matrices."""
     stacked = np.concatenate([np.asarray(H, dtype=dtype) for H in components_list])
     sizes = np.cumsum([0] + [len(H) for H in components_list])
-    bounds = list(zip(sizes[:-1], sizes[1:]))
+    bounds = list(zip(sizes[:-1], sizes[1:], strict=False))
     grams = [
         np.asarray(H, np.float64) @ np.asarray(H, np.float64).T for H in components_list
     ]
@@ -475,11 +475,11 @@ def _scan_block(block, stacked, bounds, grams, l1, l2, expected=False):
     rhs = (block @ stacked.T).astype(np.float64)
     loadings = [
         nnls_gram(gram, rhs[:, a:b].T, l1=l1, l2=l2).T.astype(block.dtype)
-        for gram, (a, b) in zip(grams, bounds)
+        for gram, (a, b) in zip(grams, bounds, strict=False)
     ]
     stats = residual_stats(
         block,
-        [(W, stacked[a:b]) for W, (a, b) in zip(loadings, bounds)],
+        [(W, stacked[a:b]) for W, (a, b) in zip(loadings, bounds, strict=False)],
         expected="last" if expected else False,
     )
     rows = block.sum(axis=1, dtype=np.float64)

@@ -85,10 +85,15 @@ def residual_stats(block, models, expected=False):
     shape = (min(step, n_rows), n_cols)
     part = np.empty(shape, dtype)
     if expected:
-        mad, work, mask = np.empty(shape, dtype), np.empty(shape, dtype), np.empty(shape, bool)
+        mad, work, mask = (
+            np.empty(shape, dtype),
+            np.empty(shape, dtype),
+            np.empty(shape, bool),
+        )
     col_sum = np.empty(n_cols, dtype)
     results = [
-        [np.empty(n_rows), np.zeros(n_cols), 0.0] + ([np.empty(n_rows)] if expected else [])
+        [np.empty(n_rows), np.zeros(n_cols), 0.0]
+        + ([np.empty(n_rows)] if expected else [])
         for _ in models
     ]
     if expected not in (False, True, "last"):

@@ -85,7 +85,7 @@ def _data_matrix(signal):
 
 
 def _expand(values, keep, size):
-    """Rows of ``values`` put at the ``keep`` positions of ``size`` rows, NaN elsewhere."""
+    """Rows of ``values`` at the ``keep`` positions of ``size`` rows, NaN elsewhere."""
     if keep is None:
         return values
     out = np.full((size, values.shape[1]), np.nan, dtype=values.dtype)

@@ -160,9 +160,9 @@ def synthetic_4dstem(
         data = data.reshape(nav + sig)
     s = hs.signals.Signal2D(data)
     s.metadata.General.title = f"synthetic 4D-STEM, {n_phases} phases"
-    for axis, name in zip(s.axes_manager.navigation_axes, ("x", "y")):
+    for axis, name in zip(s.axes_manager.navigation_axes, ("x", "y"), strict=False):
         axis.name, axis.units, axis.scale = name, "nm", 2.0
-    for axis, name in zip(s.axes_manager.signal_axes, ("kx", "ky")):
+    for axis, name in zip(s.axes_manager.signal_axes, ("kx", "ky"), strict=False):
         axis.name, axis.units, axis.scale = name, "1/nm", 0.1
         axis.offset = -0.1 * (axis.size - 1) / 2
     if lazy:

@@ -11,7 +11,6 @@ own algorithms put them, so ``get_decomposition_model``,
 
 import logging
 
-
 from hyperspy_rnmf._signal_matrix import SignalMatrix
 from hyperspy_rnmf.rnmf import RandomizedNMF
 

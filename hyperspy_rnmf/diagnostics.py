@@ -47,7 +47,8 @@ def _decomposition_model(signal, components):
         index = np.asarray(list(components), dtype=int)
         if index.size == 0 or index.min() < 0 or index.max() >= k:
             raise ValueError(
-                f"`components` must be indices in [0, {k - 1}], got {list(components)!r}."
+                f"`components` must be indices in [0, {k - 1}], "
+                f"got {list(components)!r}."
             )
     factors, loadings = factors[:, index], loadings[:, index]
     mean = lr.mean
@@ -69,7 +70,7 @@ def _map_signal(values, source_axes, title):
 
     shape = tuple(ax.size for ax in source_axes[::-1])
     s = hs.signals.BaseSignal(values.reshape(shape)).transpose(signal_axes=len(shape))
-    for target, source in zip(s.axes_manager.signal_axes, source_axes):
+    for target, source in zip(s.axes_manager.signal_axes, source_axes, strict=False):
         target.name, target.units = source.name, source.units
         target.scale, target.offset = source.scale, source.offset
     s.metadata.General.title = title
@@ -140,7 +141,9 @@ def residual_maps(signal, components=None, noise="poisson", show_progressbar=Non
     structure = morans_i(score_map.reshape(nav_shape))
     return (
         _map_signal(r_real, am.navigation_axes, "r_real: mean |residual| per position"),
-        _map_signal(r_reciprocal, am.signal_axes, "r_reciprocal: mean |residual| per pixel"),
+        _map_signal(
+            r_reciprocal, am.signal_axes, "r_reciprocal: mean |residual| per pixel"
+        ),
         structure,
     )
 
@@ -183,7 +186,9 @@ def overlap_maps(signal, threshold=0.3, components=None):
     """
     import hyperspy.api as hs
 
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
+    if isinstance(threshold, bool) or not isinstance(
+        threshold, (int, float, np.number)
+    ):
         raise TypeError(f"`threshold` must be a number, got {threshold!r}.")
     if not 0 < threshold < 1:
         raise ValueError(f"`threshold` must be in (0, 1), got {threshold!r}.")
@@ -196,27 +201,38 @@ def overlap_maps(signal, threshold=0.3, components=None):
     k = loadings.shape[1]
     index = list(range(k)) if components is None else [int(c) for c in components]
     if not index or min(index) < 0 or max(index) >= k:
-        raise ValueError(f"`components` must be indices in [0, {k - 1}], got {components!r}.")
+        raise ValueError(
+            f"`components` must be indices in [0, {k - 1}], got {components!r}."
+        )
     maps = loadings[:, index]
     peak = np.nanmax(maps, axis=0)
     normalised = maps / np.where(peak > 0, peak, 1.0)
     present = np.nan_to_num(normalised, nan=0.0) > threshold
     am = signal.axes_manager
     count = _map_signal(
-        present.sum(axis=1).astype(np.int64), am.navigation_axes,
+        present.sum(axis=1).astype(np.int64),
+        am.navigation_axes,
         f"number of components above {threshold:g} of their maximum",
     )
     pair_list = list(itertools.combinations(range(len(index)), 2))
     nav_shape = tuple(am.navigation_shape[::-1])
-    data = np.stack(
-        [(present[:, a] & present[:, b]).reshape(nav_shape) for a, b in pair_list]
-    ) if pair_list else np.zeros((0,) + nav_shape, dtype=bool)
+    data = (
+        np.stack(
+            [(present[:, a] & present[:, b]).reshape(nav_shape) for a, b in pair_list]
+        )
+        if pair_list
+        else np.zeros((0,) + nav_shape, dtype=bool)
+    )
     pairs = hs.signals.BaseSignal(data).transpose(signal_axes=len(nav_shape))
-    for target, source in zip(pairs.axes_manager.signal_axes, am.navigation_axes):
+    for target, source in zip(
+        pairs.axes_manager.signal_axes, am.navigation_axes, strict=False
+    ):
         target.name, target.units = source.name, source.units
         target.scale, target.offset = source.scale, source.offset
     pairs.metadata.General.title = "overlap of component pairs"
-    pairs.metadata.set_item("Overlap.pairs", [[index[a], index[b]] for a, b in pair_list])
+    pairs.metadata.set_item(
+        "Overlap.pairs", [[index[a], index[b]] for a, b in pair_list]
+    )
     pairs.metadata.set_item("Overlap.threshold", float(threshold))
     count.metadata.set_item("Overlap.threshold", float(threshold))
     return count, pairs

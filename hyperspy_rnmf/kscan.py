@@ -125,8 +125,19 @@ def _image_metrics(data, model):
 class _Scan:
     """Per-k models of a scan of a :class:`SignalMatrix` (internal)."""
 
-    def __init__(self, matrix, k_values, models, metrics, suggested, reason, n_passes,
-                 sketch, starts, seed):
+    def __init__(
+        self,
+        matrix,
+        k_values,
+        models,
+        metrics,
+        suggested,
+        reason,
+        n_passes,
+        sketch,
+        starts,
+        seed,
+    ):
         self.matrix = matrix
         self.k_values = k_values
         self.models = models  # k -> dict(components, loadings, n_iter, residual, ...)
@@ -170,7 +181,12 @@ def _warm_start(sketch, previous, k, mean, seed, svd):
 
 
 def scan_matrix(
-    matrix, operand, k_values, template, show_progressbar=None, noise=None,
+    matrix,
+    operand,
+    k_values,
+    template,
+    show_progressbar=None,
+    noise=None,
     warm_start=True,
 ):
     """Scan ``k_values`` on one sketch of ``operand`` (see the module docstring).
@@ -225,7 +241,7 @@ def scan_matrix(
     for i in range(base.n_refine_iter):
         if i > 0:  # new loadings first (one pass for all k)
             parts, _, _ = operand.scan_pass([fits[k][1] for k in ks], l1_W, l2_W)
-            for k, part in zip(ks, parts):
+            for k, part in zip(ks, parts, strict=False):
                 fits[k][0] = part[0]
         stacked = np.concatenate(
             [np.asarray(fits[k][0], np.float64) for k in ks], axis=1
@@ -248,7 +264,7 @@ def scan_matrix(
     n_passes = sketch.n_passes + max(1, 2 * base.n_refine_iter)
     models, metrics = {}, {name: [] for name in METRICS}
     for k, H, (W, row_abs, col_abs, squares, row_expected) in zip(
-        ks, components, parts
+        ks, components, parts, strict=False
     ):
         models[k] = dict(
             components=H,
@@ -382,7 +398,7 @@ class KScanResult:
         return "\n".join(rows)
 
     def set_decomposition(self, signal, k=None):
-        """Store the fit for ``k`` (default: the suggested k) in ``signal.learning_results``.
+        """Store the fit for ``k`` (default: the suggested k) in the learning results.
 
         Only for the signal (and masks) that were scanned, in the same session.
         """
@@ -446,7 +462,7 @@ class KScanResult:
         return fig
 
     def to_signal(self):
-        """The curves as a Signal1D (navigation: metric, signal: k) with everything in metadata."""
+        """The curves as a Signal1D (navigation: metric, signal: k), all in metadata."""
         import hyperspy.api as hs
 
         data = np.stack([getattr(self, name) for name in METRICS])
@@ -476,7 +492,7 @@ class KScanResult:
 
         s = hs.load(filename)
         md = s.metadata.KScan
-        metrics = dict(zip(md.metrics, np.asarray(s.data)))
+        metrics = dict(zip(md.metrics, np.asarray(s.data), strict=False))
         parameters = (
             md.parameters.as_dictionary()
             if hasattr(md.parameters, "as_dictionary")
@@ -522,7 +538,7 @@ def _maps_signal(values, ks, source_axes, title):
     shape = tuple(ax.size for ax in source_axes[::-1])
     data = np.stack([v.reshape(shape) for v in values])
     s = hs.signals.BaseSignal(data).transpose(signal_axes=len(shape))
-    for target, source in zip(s.axes_manager.signal_axes, source_axes):
+    for target, source in zip(s.axes_manager.signal_axes, source_axes, strict=False):
         target.name, target.units = source.name, source.units
         target.scale, target.offset = source.scale, source.offset
     s.axes_manager.remove(s.axes_manager.navigation_axes[0])
@@ -611,7 +627,9 @@ def scan_components(
     )
     operand = matrix.fit_operand()
     ks = default_k_values(operand.shape) if k_values is None else list(k_values)
-    scan = scan_matrix(matrix, operand, ks, template, show_progressbar, noise, warm_start)
+    scan = scan_matrix(
+        matrix, operand, ks, template, show_progressbar, noise, warm_start
+    )
     am = data.axes_manager
     r_real = _maps_signal(
         [scan.models[k]["r_real"] for k in scan.k_values],

@@ -403,6 +403,7 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                 f"Maximum number of iterations {self.max_iter} reached. "
                 "Increase it to improve convergence.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         W, H = (V.T, U.T) if sketch.transposed else (U, V)
         return W, H, n_iter

@@ -35,7 +35,6 @@ def pytest_configure(config):
 def _quiet_hyperspy():
     """No progress bars and no interactive plotting in tests."""
     import matplotlib.pyplot as plt
-
     from hyperspy.defaults_parser import preferences
 
     old = preferences.General.show_progressbar

@@ -1,9 +1,9 @@
 """``s.decomposition("rnmf")`` on HyperSpy signals (eager and lazy)."""
 
+import hyperspy.api as hs
 import numpy as np
 import pytest
 
-import hyperspy.api as hs
 from hyperspy_rnmf import RandomizedNMF, rnmf_decomposition
 from hyperspy_rnmf.matching import match_components
 from hyperspy_rnmf.tests.helpers import separable_product

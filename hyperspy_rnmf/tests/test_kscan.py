@@ -2,11 +2,11 @@
 
 import logging
 
+import hyperspy.api as hs
 import numpy as np
 import pytest
 from sklearn.utils import check_random_state
 
-import hyperspy.api as hs
 from hyperspy_rnmf import RandomizedNMF
 from hyperspy_rnmf._sketch import qb_sketch
 from hyperspy_rnmf.datasets import synthetic_4dstem
@@ -26,7 +26,12 @@ NAV, SIG = (24, 20), (24, 24)
 
 def planted(k, noise=True, seed=None):
     return synthetic_4dstem(
-        k, NAV, SIG, noise=noise, dtype="float64", random_state=k if seed is None else seed
+        k,
+        NAV,
+        SIG,
+        noise=noise,
+        dtype="float64",
+        random_state=k if seed is None else seed,
     )
 
 
@@ -61,13 +66,18 @@ def test_residual_maps_show_the_missing_component():
     # calibrations of the source signal are kept
     assert r_real.axes_manager.signal_shape == s.axes_manager.navigation_shape
     assert r_real.axes_manager.signal_axes[0].units == "nm"
-    assert r_reciprocal.axes_manager.signal_axes[0].scale == s.axes_manager.signal_axes[0].scale
+    assert (
+        r_reciprocal.axes_manager.signal_axes[0].scale
+        == s.axes_manager.signal_axes[0].scale
+    )
 
 
 @pytest.mark.parametrize("lazy", [False, True])
 def test_residual_maps_equal_the_model_residual(lazy):
     s, _ = planted(3)
-    s.decomposition(algorithm="SVD", output_dimension=3, centre="signal", print_info=False)
+    s.decomposition(
+        algorithm="SVD", output_dimension=3, centre="signal", print_info=False
+    )
     model = s.get_decomposition_model().data
     residual = np.abs(s.data - model)
     if lazy:
@@ -88,7 +98,9 @@ def test_overlap_maps_find_a_planted_overlap_exactly():
     _, _, H = separable_product(10, 50, 2, random_state=1)
     data = loadings.reshape(-1, 2) @ H
     s = hs.signals.Signal1D(data.reshape(ny, nx, 50))
-    s.decomposition("rnmf", output_dimension=2, tol=1e-8, max_iter=3000, print_info=False)
+    s.decomposition(
+        "rnmf", output_dimension=2, tol=1e-8, max_iter=3000, print_info=False
+    )
     count, pairs = overlap_maps(s)
     expected = np.zeros((ny, nx), dtype=bool)
     expected[:, 8:12] = True
@@ -107,8 +119,13 @@ def test_scan_errors_equal_independent_fits_from_the_same_sketch():
     operand = NumpyOperand(X)
     template = RandomizedNMF(random_state=7)
     rng = check_random_state(7)
-    sketch = qb_sketch(operand, max(ks) + template.oversample, template.n_power_iter,
-                       rng, check_data_stats)
+    sketch = qb_sketch(
+        operand,
+        max(ks) + template.oversample,
+        template.n_power_iter,
+        rng,
+        check_data_stats,
+    )
     seed = int(rng.randint(2**31 - 1))
     norm = np.sqrt(np.sum(X.astype(np.float64) ** 2))
     for i, k in enumerate(ks):
@@ -155,7 +172,11 @@ def test_result_plots_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(loaded.k_values, result.k_values)
     np.testing.assert_allclose(loaded.mean_abs_error, result.mean_abs_error)
     np.testing.assert_allclose(loaded.r_real.data, result.r_real.data)
-    assert "k" in result.metrics_table() and "suggested" not in repr(loaded).lower() or True
+    assert (
+        "k" in result.metrics_table()
+        and "suggested" not in repr(loaded).lower()
+        or True
+    )
     result.set_decomposition(s, 4)
     assert s.learning_results.factors.shape[1] == 4
 
@@ -169,8 +190,9 @@ def test_decomposition_without_output_dimension_chooses_k(caplog):
     first = np.array(s.learning_results.factors)
     s.decomposition("rnmf", random_state=0, print_info=False)
     np.testing.assert_array_equal(s.learning_results.factors, first)
-    estimator = s.decomposition(algorithm=RandomizedNMF(random_state=0), return_info=True,
-                                print_info=False)
+    estimator = s.decomposition(
+        algorithm=RandomizedNMF(random_state=0), return_info=True, print_info=False
+    )
     assert estimator.n_components_ == 4
 
 
@@ -183,10 +205,17 @@ def test_suggest_k_fallbacks():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda s: scan_components(s, [0, 2]), ValueError, r"`k_values` must lie in \[1, "),
+        (
+            lambda s: scan_components(s, [0, 2]),
+            ValueError,
+            r"`k_values` must lie in \[1, ",
+        ),
         (lambda s: scan_components(s, [2, 999]), ValueError, r"got 2..999"),
-        (lambda s: scan_components(s, [2, 3], noise="laplace"), ValueError,
-         "`noise` must be 'poisson' or 'gaussian', got 'laplace'"),
+        (
+            lambda s: scan_components(s, [2, 3], noise="laplace"),
+            ValueError,
+            "`noise` must be 'poisson' or 'gaussian', got 'laplace'",
+        ),
         (lambda s: scan_components(s, [2, 3], bogus=1), TypeError, "bogus=1"),
         (lambda s: residual_maps(s), ValueError, "no decomposition results"),
         (lambda s: overlap_maps(s), ValueError, "no decomposition results"),

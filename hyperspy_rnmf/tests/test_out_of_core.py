@@ -7,11 +7,11 @@ import time
 
 import dask
 import dask.array as da
+import hyperspy.api as hs
 import numpy as np
 import pytest
 from dask.callbacks import Callback
 
-import hyperspy.api as hs
 from hyperspy_rnmf import RandomizedNMF
 from hyperspy_rnmf.tests.helpers import separable_product
 
