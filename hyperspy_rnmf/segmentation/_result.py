@@ -433,6 +433,13 @@ def label_image(maps, masks):
     masks = np.asarray(masks, dtype=bool)
     if len(masks) == 0:
         return np.zeros(masks.shape[1:], dtype=np.int32)
-    score = np.where(masks, np.nan_to_num(maps, nan=-1e300), -np.inf)
-    best = np.argmax(score, axis=0).astype(np.int32) + 1
-    return np.where(masks.any(axis=0), best, 0).astype(np.int32)
+    labels = np.zeros(masks.shape[1:], dtype=np.int32).reshape(-1)
+    best = np.full(labels.shape, -np.inf)
+    for i in range(len(masks)):  # segments are small: their positions only
+        flat = np.flatnonzero(masks[i])
+        values = maps[i].reshape(-1)[flat]
+        values = np.where(np.isnan(values), -1e300, values)
+        better = values > best[flat]  # ties: the first segment wins
+        labels[flat[better]] = i + 1
+        best[flat[better]] = values[better]
+    return labels.reshape(masks.shape[1:])

@@ -294,14 +294,14 @@ def watershed_segments(
     n = int(labels.max())
     index = np.arange(1, n + 1)
     sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    maxima = np.asarray(ndi.maximum(sub_img, labels, index)) if n else np.zeros(0)
+    maxima = label_maxima(sub_img, labels, n)
     keep = np.ones(n, dtype=bool)
     small = sizes < min_size
     large = sizes > max_size if max_size is not None else np.zeros(n, bool)
     weak = maxima < min_intensity * peak
     border = np.zeros(n, dtype=bool)
     if exclude_border and n:
-        centres = np.asarray(ndi.center_of_mass(labels > 0, labels, index))
+        centres = label_centres(labels, n)
         centres = centres + np.array([r0, c0])
         n_rows, n_cols = img.shape
         edge = np.minimum.reduce(
@@ -325,6 +325,27 @@ def watershed_segments(
     lookup[index[keep]] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
     empty[box] = lookup[labels]
     return empty, info
+
+
+def label_maxima(values, labels, n):
+    """Maximum of ``values`` over each label 1..n (-inf for an empty label).
+
+    One unbuffered ``np.maximum.at`` over the labelled pixels: several times
+    faster than ``scipy.ndimage.maximum``, which sorts all pixels."""
+    out = np.full(n + 1, -np.inf)
+    inside = labels > 0
+    np.maximum.at(out, labels[inside], values[inside])
+    return out[1:]
+
+
+def label_centres(labels, n):
+    """Centre (row, column) of each label 1..n, in pixels."""
+    rows, cols = np.nonzero(labels)
+    lab = labels[rows, cols]
+    size = np.maximum(np.bincount(lab, minlength=n + 1)[1:], 1)
+    cy = np.bincount(lab, weights=rows, minlength=n + 1)[1:] / size
+    cx = np.bincount(lab, weights=cols, minlength=n + 1)[1:] / size
+    return np.stack([cy, cx], axis=1)
 
 
 def _threshold_li(image):
@@ -366,14 +387,20 @@ def _trim(img, labels, boundary):
     inside = labels > 0
     lab = labels[inside]
     val = img[inside]
-    order = np.lexsort((val, lab))
-    lab, val = lab[order], val[order]
-    ends = np.searchsorted(lab, np.arange(1, n + 1), side="right")
-    starts = np.searchsorted(lab, np.arange(1, n + 1), side="left")
     top = np.zeros(n + 1)
-    present = ends > starts
-    pick = np.maximum(ends - 3, starts)  # third-largest (or the smallest there is)
-    top[1:][present] = val[pick[present]]
+    if n <= 32:  # few regions: a partial sort of each
+        for i in range(1, n + 1):
+            v = val[lab == i]
+            if v.size:
+                top[i] = np.partition(v, -3)[-3] if v.size >= 3 else v.min()
+    else:
+        order = np.lexsort((val, lab))
+        lab, val = lab[order], val[order]
+        ends = np.searchsorted(lab, np.arange(1, n + 1), side="right")
+        starts = np.searchsorted(lab, np.arange(1, n + 1), side="left")
+        present = ends > starts
+        pick = np.maximum(ends - 3, starts)  # third-largest (or the smallest)
+        top[1:][present] = val[pick[present]]
     keep = inside & (img >= boundary * top[labels])
     return np.where(keep, labels, 0)
 
@@ -413,12 +440,10 @@ def _deep_maxima(level, mask, maxima, n, h):
     maxima as h-maxima (``skimage.morphology.h_maxima``) at a fraction of the
     cost.
     """
-    from scipy import ndimage as ndi
     from skimage.segmentation import watershed
 
     basins = watershed(-level, maxima, mask=mask, connectivity=2)
-    index = np.arange(1, n + 1)
-    top = np.concatenate([[-np.inf], ndi.maximum(level, maxima, index)])
+    top = np.concatenate([[-np.inf], label_maxima(level, maxima, n)])
     a_list, b_list, s_list = [], [], []
     rows, cols = basins.shape
     for dr, dc in _NEIGHBOURS:
@@ -471,13 +496,10 @@ def _deep_maxima(level, mask, maxima, n, h):
 
 
 def _merge_close_markers(markers, n, parts, min_distance, sampling):
-    from scipy import ndimage as ndi
     from scipy.sparse.csgraph import connected_components
 
-    index = np.arange(1, n + 1)
-    centres = np.asarray(ndi.center_of_mass(markers > 0, markers, index))
-    centres = centres * np.asarray(sampling)
-    part_of = np.asarray(ndi.maximum(parts, markers, index)).astype(int)
+    centres = label_centres(markers, n) * np.asarray(sampling)
+    part_of = label_maxima(parts, markers, n).astype(int)
     close = np.hypot(*(centres[:, None, :] - centres[None, :, :]).transpose(2, 0, 1))
     linked = (close <= min_distance) & (part_of[:, None] == part_of[None, :])
     if not linked[~np.eye(n, dtype=bool)].any():

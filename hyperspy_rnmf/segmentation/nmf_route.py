@@ -26,6 +26,7 @@ results (factors summing to 1) this is the plain sum of the loadings.
 """
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from hyperspy_rnmf.segmentation._common import (
     axes_of,
@@ -517,7 +518,9 @@ def segment_decomposition(
 
     # which merged component contributes the most counts at each position
     strongest = (
-        np.argmax(np.nan_to_num(merged_l, nan=-np.inf), axis=0) if len(groups) else None
+        np.argmax(np.where(np.isnan(merged_l), -np.inf, merged_l), axis=0)
+        if len(groups)
+        else None
     )
     maps, masks, seg_group, infos = [], [], [], []
     for g in progress(range(len(groups)), show, desc="watershed", leave=False):
@@ -527,12 +530,19 @@ def segment_decomposition(
             **watershed_options,
         )
         info["discarded"]["dominated"] = 0
-        for j in range(1, int(labels.max()) + 1):
-            mask = labels == j
-            if np.mean(strongest[mask] == g) < min_dominance:
+        # every segment inside its bounding box only
+        for j, box in enumerate(ndi.find_objects(labels), start=1):
+            if box is None:
+                continue
+            local = labels[box] == j
+            if np.mean(strongest[box][local] == g) < min_dominance:
                 info["discarded"]["dominated"] += 1
                 continue
-            maps.append(np.where(mask, merged_l[g], 0.0))
+            mask = np.zeros(labels.shape, dtype=bool)
+            mask[box] = local
+            segment_map = np.zeros(labels.shape)
+            segment_map[box] = np.where(local, merged_l[g][box], 0.0)
+            maps.append(segment_map)
             masks.append(mask)
             seg_group.append(g)
         infos.append(info)
@@ -593,11 +603,14 @@ def _segment_order(maps, masks):
     n = len(maps)
     if n == 0:
         return np.zeros(0, dtype=int)
-    total = np.nansum(maps.reshape(n, -1), axis=1)
-    rows, cols = np.indices(masks.shape[1:])
-    size = masks.reshape(n, -1).sum(axis=1)
-    cy = (masks * rows).reshape(n, -1).sum(axis=1) / np.maximum(size, 1)
-    cx = (masks * cols).reshape(n, -1).sum(axis=1) / np.maximum(size, 1)
+    total, cy, cx = np.zeros(n), np.zeros(n), np.zeros(n)
+    width = masks.shape[2]
+    for i in range(n):  # segments are small: work on their positions only
+        flat = np.flatnonzero(masks[i])
+        if flat.size:
+            total[i] = np.nansum(maps[i].reshape(-1)[flat])
+            cy[i] = (flat // width).mean()
+            cx[i] = (flat % width).mean()
     return np.lexsort((cx, cy, -total))
 
 
