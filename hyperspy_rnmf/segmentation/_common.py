@@ -191,21 +191,41 @@ def navigation_weighted_sums(signal, weights, show_progressbar=False):
 def signal_weighted_sums(signal, apertures, show_progressbar=False):
     """``sum_k pattern_p[k] * apertures[a, k]`` for every probe position p.
 
-    One pass over the data: every pattern is multiplied by the whole aperture
-    matrix at once. ``apertures`` has shape (n, *signal array shape); returns
-    shape (n, *navigation array shape).
+    One pass over the data, whatever the number of apertures: each block of
+    patterns is copied once, converted to float32 (float64 data stay
+    float64) and transposed to (pixels, patterns) in the same copy, then
+    multiplied by the whole aperture matrix, so that a sparse matrix adds
+    contiguous pixel rows.
+
+    Parameters
+    ----------
+    signal : hyperspy signal with a 2D scan (lazy or not)
+    apertures : scipy.sparse matrix or numpy.ndarray, shape (n, pixels)
+        One row per aperture over the flattened pattern.
+    show_progressbar : bool
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, *navigation array shape), float64
     """
-    apertures = np.asarray(apertures, dtype=np.float64)
     data = signal.data
-    n_sig = data.ndim - 2
-    n = len(apertures)
-    a = apertures.reshape(n, -1).T  # (pixels, n)
+    n = apertures.shape[0]
+    dtype = np.float64 if data.dtype == np.float64 else np.float32
+    a = apertures.astype(dtype)
+    if hasattr(a, "tocsr"):
+        a = a.tocsr()
+
+    def block_product(block):
+        block = np.asarray(block)
+        n_patterns = block.shape[0] * block.shape[1]
+        flat = block.reshape(n_patterns, -1)
+        columns = np.empty((flat.shape[1], n_patterns), dtype=dtype)
+        columns[...] = flat.T  # the only copy of the block
+        out = np.asarray(a @ columns, dtype=np.float64)  # (n, patterns)
+        return out.T.reshape(block.shape[:2] + (n,))
+
     if is_lazy(signal):
-
-        def block_product(block):
-            flat = block.reshape(block.shape[:2] + (-1,)).astype(np.float64)
-            return flat @ a
-
+        n_sig = data.ndim - 2
         blocks = data.rechunk(data.chunks[:2] + ((-1,) * n_sig))
         result = blocks.map_blocks(
             block_product,
@@ -216,14 +236,13 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
         with dask_progress(show_progressbar):
             out = np.asarray(result.compute())
     else:
-        nav_shape = data.shape[:2]
-        flat = data.reshape(int(np.prod(nav_shape)), -1)
-        out = np.empty((flat.shape[0], n))
-        step = max(1, int(2**24 // max(1, flat.shape[1])))
-        for start in range(0, flat.shape[0], step):
-            block = np.asarray(flat[start : start + step], dtype=np.float64)
-            out[start : start + step] = block @ a
-        out = out.reshape(nav_shape + (n,))
+        rows = data.shape[0]
+        out = np.empty(data.shape[:2] + (n,))
+        step = max(1, 2**21 // max(1, int(np.prod(data.shape[1:]))))
+        for start in progress(
+            range(0, rows, step), show_progressbar, desc="pattern sums"
+        ):
+            out[start : start + step] = block_product(data[start : start + step])
     return np.moveaxis(out, -1, 0)
 
 

@@ -15,10 +15,9 @@ from hyperspy_rnmf.segmentation._common import (
     check_correlation,
     check_int,
     check_scan_signal,
-    dask_progress,
-    is_lazy,
     progress,
     show_progress,
+    signal_weighted_sums,
 )
 from hyperspy_rnmf.segmentation._correlation import (
     LINKAGES,
@@ -31,7 +30,7 @@ from hyperspy_rnmf.segmentation._vdf_peaks import (
     _Calibration,
     estimate_vdf_parameters,
 )
-from hyperspy_rnmf.segmentation._watershed import watershed_segments
+from hyperspy_rnmf.segmentation._watershed import scan_options, watershed_segments
 
 
 # ------------------------------------------------------------ VDF images
@@ -99,7 +98,7 @@ def vdf_images(signal, vectors, *, radius=None, background=True, show_progressba
     if background:
         ring = (radius_px + spot, radius_px + 3 * spot)
     apertures = _vdf.aperture_matrix(calibration.shape, pixels, radius_px, ring)
-    images = _sparse_vdf(signal, apertures, show_progress(show_progressbar))
+    images = signal_weighted_sums(signal, apertures, show_progress(show_progressbar))
     out = hs.signals.Signal2D(images)
     for target, source in zip(
         out.axes_manager.signal_axes, axes_of(signal, "navigation"), strict=True
@@ -119,47 +118,6 @@ def vdf_images(signal, vectors, *, radius=None, background=True, show_progressba
         },
     )
     return out
-
-
-def _sparse_vdf(signal, apertures, show):
-    """``apertures`` (n, pixels) sparse applied to every pattern, one pass.
-
-    Each block of patterns is copied once, converted to float32 (float64
-    data stay float64) and transposed to (pixels, patterns) in the same
-    copy, so that the sparse product adds contiguous pixel rows: a few dozen
-    operations per pattern and vector, whatever the number of vectors."""
-    data = signal.data
-    n = apertures.shape[0]
-    dtype = np.float64 if data.dtype == np.float64 else np.float32
-    a = apertures.tocsr().astype(dtype)  # (n, pixels)
-
-    def block_product(block):
-        block = np.asarray(block)
-        n_patterns = block.shape[0] * block.shape[1]
-        flat = block.reshape(n_patterns, -1)
-        columns = np.empty((flat.shape[1], n_patterns), dtype=dtype)
-        columns[...] = flat.T  # the only copy of the block
-        out = np.asarray(a @ columns, dtype=np.float64)  # (n, patterns)
-        return out.T.reshape(block.shape[:2] + (n,))
-
-    if is_lazy(signal):
-        n_sig = data.ndim - 2
-        blocks = data.rechunk(data.chunks[:2] + ((-1,) * n_sig))
-        result = blocks.map_blocks(
-            block_product,
-            drop_axis=tuple(range(3, 2 + n_sig)),
-            chunks=blocks.chunks[:2] + ((n,),),
-            dtype=np.float64,
-        )
-        with dask_progress(show):
-            out = np.asarray(result.compute())
-    else:
-        rows = data.shape[0]
-        out = np.empty(data.shape[:2] + (n,))
-        step = max(1, 2**21 // max(1, int(np.prod(data.shape[1:]))))
-        for start in progress(range(0, rows, step), show, desc="VDF images"):
-            out[start : start + step] = block_product(data[start : start + step])
-    return np.moveaxis(out, -1, 0)
 
 
 # ------------------------------------------------------------ segments
@@ -214,21 +172,16 @@ def vdf_segments(
         smoothed = ndi.median_filter(
             images, size=(1, median_size, median_size), mode="nearest"
         )
-    scan_axes = vdfs.axes_manager.signal_axes
-    sampling = tuple(abs(float(a.scale)) for a in scan_axes[::-1])
-    min_size = check_int(min_size, "min_size", 1)
-    if min_distance is None:
-        min_distance = float(2.0 * np.sqrt(min_size / np.pi) * min(sampling))
-    options = dict(
-        threshold=threshold,
+    options = scan_options(
+        vdfs.axes_manager.signal_axes,
+        min_size=check_int(min_size, "min_size", 1),
         min_distance=min_distance,
+        threshold=threshold,
         min_depth=min_depth,
         boundary=boundary,
-        min_size=min_size,
         max_size=max_size,
         min_intensity=min_intensity,
         exclude_border=exclude_border,
-        sampling=sampling,
     )
     seg_images, seg_masks, seg_vector, infos = [], [], [], []
     n_empty = 0
@@ -255,7 +208,7 @@ def vdf_segments(
         "vector": np.array(seg_vector, dtype=np.int64),
         "watershed": infos,
         "n_empty": n_empty,
-        "min_distance": min_distance,
+        "min_distance": options["min_distance"],
     }
 
 

@@ -327,6 +327,21 @@ def watershed_segments(
     return empty, info
 
 
+def scan_options(scan_axes, *, min_size, min_distance=None, **options):
+    """Keyword arguments of :func:`watershed_segments` for maps of a scan.
+
+    ``sampling`` comes from the calibration of ``scan_axes``; ``min_distance``
+    defaults to the diameter of a disc of ``min_size`` probe positions, in
+    calibrated units (markers of one crystal closer than that merge).
+    """
+    sampling = tuple(abs(float(a.scale)) for a in scan_axes[::-1])
+    if min_distance is None:
+        min_distance = float(2.0 * np.sqrt(min_size / np.pi) * min(sampling))
+    return dict(
+        min_size=min_size, min_distance=min_distance, sampling=sampling, **options
+    )
+
+
 def label_maxima(values, labels, n):
     """Maximum of ``values`` over each label 1..n (-inf for an empty label).
 

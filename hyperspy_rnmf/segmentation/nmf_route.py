@@ -48,6 +48,7 @@ from hyperspy_rnmf.segmentation._correlation import (
 from hyperspy_rnmf.segmentation._result import build_result
 from hyperspy_rnmf.segmentation._watershed import (
     check_watershed_parameters,
+    scan_options,
     watershed_segments,
 )
 
@@ -360,11 +361,6 @@ def merge_components(
 
 
 # -------------------------------------------------------------- the route
-def _default_min_distance(min_size, sampling):
-    """Diameter of a disc of ``min_size`` probe positions, in calibrated units."""
-    return float(2.0 * np.sqrt(min_size / np.pi) * min(sampling))
-
-
 def segment_decomposition(
     signal=None,
     *,
@@ -482,27 +478,26 @@ def segment_decomposition(
         raise ValueError("There are no components to segment (0 factors).")
     min_size = check_int(min_size, "min_size", 1)
     min_dominance = check_real(min_dominance, "min_dominance", 0, 1)
-    sampling = tuple(abs(float(a.scale)) for a in scan_axes[::-1])
-    if min_distance is None:
-        min_distance = _default_min_distance(min_size, sampling)
-    min_distance = check_real(min_distance, "min_distance", 0)
+    if min_distance is not None:
+        min_distance = check_real(min_distance, "min_distance", 0)
     if not isinstance(mean_patterns, bool):
         raise ValueError(
             f"`mean_patterns` must be True or False, got {mean_patterns!r}."
         )
     if mean_patterns and signal is None:
         mean_patterns = False
-    watershed_options = dict(
-        threshold=threshold,
+    watershed_options = scan_options(
+        scan_axes,
+        min_size=min_size,
         min_distance=min_distance,
+        threshold=threshold,
         min_depth=min_depth,
         boundary=boundary,
-        min_size=min_size,
         max_size=max_size,
         min_intensity=min_intensity,
         exclude_border=exclude_border,
-        sampling=sampling,
     )
+    min_distance = watershed_options["min_distance"]
     # validate every watershed parameter before any work
     check_watershed_parameters(**watershed_options)
 
