@@ -147,11 +147,38 @@ def ours(s, truth, label, rows, steps_table):
     return uv, vdfs
 
 
+def pyxem_vdf_steps(patterns, vectors, radius, max_size, times):
+    """pyxem 0.21's VDF stack, VDF segments and correlation merging (the
+    paper's parameters); fills ``times`` and returns the segment masks."""
+    from pyxem.generators import VirtualDarkFieldGenerator
+    from pyxem.signals import DiffractionVectors2D
+
+    gen = VirtualDarkFieldGenerator(patterns, DiffractionVectors2D(vectors))
+    times["VDF stack"], vdfs = timed(
+        lambda: gen.get_virtual_dark_field_images(radius=radius)
+    )
+    times["segments"], segs = timed(
+        lambda: vdfs.get_vdf_segments(
+            min_distance=5.5,
+            min_size=10,
+            max_size=max_size,
+            max_number_of_grains=1000,
+            marker_radius=2,
+            exclude_border=2,
+            threshold=True,
+        )
+    )
+    times["merge"], corr = timed(
+        lambda: segs.correlate_vdf_segments(
+            corr_threshold=0.7, vector_threshold=5, segment_threshold=4
+        )
+    )
+    return np.asarray(corr.segments.data) > 0
+
+
 def pyxem_route(s, truth, uv, rows, step_rows):
     import pyxem  # noqa: F401
     from hyperspy.defaults_parser import preferences
-    from pyxem.generators import VirtualDarkFieldGenerator
-    from pyxem.signals import DiffractionVectors2D
 
     preferences.General.show_progressbar = False
     scale = s.axes_manager.signal_axes[0].scale
@@ -196,27 +223,7 @@ def pyxem_route(s, truth, uv, rows, step_rows):
             n_vectors = len(data)
             if n_vectors == 0:
                 raise ValueError("0 unique vectors")
-            gen = VirtualDarkFieldGenerator(rb, DiffractionVectors2D(data))
-            times["VDF stack"], vdfs = timed(
-                lambda: gen.get_virtual_dark_field_images(radius=2 * scale)
-            )
-            times["segments"], segs = timed(
-                lambda: vdfs.get_vdf_segments(
-                    min_distance=5.5,
-                    min_size=10,
-                    max_size=1000,
-                    max_number_of_grains=1000,
-                    marker_radius=2,
-                    exclude_border=2,
-                    threshold=True,
-                )
-            )
-            times["merge"], corr = timed(
-                lambda: segs.correlate_vdf_segments(
-                    corr_threshold=0.7, vector_threshold=5, segment_threshold=4
-                )
-            )
-            masks = np.asarray(corr.segments.data) > 0
+            masks = pyxem_vdf_steps(rb, data, 2 * scale, 1000, times)
     except Exception as exc:  # report how pyxem fails
         failure = f"{type(exc).__name__}: {exc}"[:120]
         n_vectors = locals().get("n_vectors", 0)
@@ -232,30 +239,8 @@ def pyxem_route(s, truth, uv, rows, step_rows):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            gen = VirtualDarkFieldGenerator(
-                dp, DiffractionVectors2D(uv.vectors[:, ::-1])
-            )
             radius = 2 * uv.parameters["spot_sigma_px"] * scale
-            times["VDF stack"], vdfs = timed(
-                lambda: gen.get_virtual_dark_field_images(radius=radius)
-            )
-            times["segments"], segs = timed(
-                lambda: vdfs.get_vdf_segments(
-                    min_distance=5.5,
-                    min_size=10,
-                    max_size=100000,
-                    max_number_of_grains=1000,
-                    marker_radius=2,
-                    exclude_border=2,
-                    threshold=True,
-                )
-            )
-            times["merge"], corr = timed(
-                lambda: segs.correlate_vdf_segments(
-                    corr_threshold=0.7, vector_threshold=5, segment_threshold=4
-                )
-            )
-            masks = np.asarray(corr.segments.data) > 0
+            masks = pyxem_vdf_steps(dp, uv.vectors[:, ::-1], radius, 100000, times)
     except Exception as exc:
         failure = f"{type(exc).__name__}: {exc}"[:120]
     total = time.perf_counter() - t0
