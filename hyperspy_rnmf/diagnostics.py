@@ -22,6 +22,7 @@ import itertools
 
 import numpy as np
 
+from hyperspy_rnmf._axes import copy_axes, map_signal
 from hyperspy_rnmf._residuals import morans_i
 
 
@@ -62,19 +63,6 @@ def _decomposition_model(signal, components):
             loadings = np.column_stack([loadings, np.ones(n_nav)])
             factors = np.column_stack([factors, mean.ravel()])
     return factors, loadings
-
-
-def _map_signal(values, source_axes, title):
-    """A map with the calibration of ``source_axes`` (navigation or signal axes)."""
-    import hyperspy.api as hs
-
-    shape = tuple(ax.size for ax in source_axes[::-1])
-    s = hs.signals.BaseSignal(values.reshape(shape)).transpose(signal_axes=len(shape))
-    for target, source in zip(s.axes_manager.signal_axes, source_axes, strict=False):
-        target.name, target.units = source.name, source.units
-        target.scale, target.offset = source.scale, source.offset
-    s.metadata.General.title = title
-    return s
 
 
 def residual_maps(signal, components=None, noise="poisson", show_progressbar=None):
@@ -140,8 +128,8 @@ def residual_maps(signal, components=None, noise="poisson", show_progressbar=Non
     nav_shape = tuple(am.navigation_shape[::-1])
     structure = morans_i(score_map.reshape(nav_shape))
     return (
-        _map_signal(r_real, am.navigation_axes, "r_real: mean |residual| per position"),
-        _map_signal(
+        map_signal(r_real, am.navigation_axes, "r_real: mean |residual| per position"),
+        map_signal(
             r_reciprocal, am.signal_axes, "r_reciprocal: mean |residual| per pixel"
         ),
         structure,
@@ -209,7 +197,7 @@ def overlap_maps(signal, threshold=0.3, components=None):
     normalised = maps / np.where(peak > 0, peak, 1.0)
     present = np.nan_to_num(normalised, nan=0.0) > threshold
     am = signal.axes_manager
-    count = _map_signal(
+    count = map_signal(
         present.sum(axis=1).astype(np.int64),
         am.navigation_axes,
         f"number of components above {threshold:g} of their maximum",
@@ -224,11 +212,7 @@ def overlap_maps(signal, threshold=0.3, components=None):
         else np.zeros((0,) + nav_shape, dtype=bool)
     )
     pairs = hs.signals.BaseSignal(data).transpose(signal_axes=len(nav_shape))
-    for target, source in zip(
-        pairs.axes_manager.signal_axes, am.navigation_axes, strict=False
-    ):
-        target.name, target.units = source.name, source.units
-        target.scale, target.offset = source.scale, source.offset
+    copy_axes(pairs.axes_manager.signal_axes, am.navigation_axes)
     pairs.metadata.General.title = "overlap of component pairs"
     pairs.metadata.set_item(
         "Overlap.pairs", [[index[a], index[b]] for a, b in pair_list]

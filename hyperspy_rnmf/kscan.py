@@ -36,6 +36,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
+from hyperspy_rnmf._axes import map_signal
 from hyperspy_rnmf._init import nndsvd_from_sketch, sketch_svd
 from hyperspy_rnmf._residuals import morans_i
 from hyperspy_rnmf._sketch import qb_sketch
@@ -533,17 +534,9 @@ def _k_axis(ks, navigate):
 
 def _maps_signal(values, ks, source_axes, title):
     """A stack of maps (navigation k, signal = ``source_axes``) as a signal."""
-    import hyperspy.api as hs
-
-    shape = tuple(ax.size for ax in source_axes[::-1])
-    data = np.stack([v.reshape(shape) for v in values])
-    s = hs.signals.BaseSignal(data).transpose(signal_axes=len(shape))
-    for target, source in zip(s.axes_manager.signal_axes, source_axes, strict=False):
-        target.name, target.units = source.name, source.units
-        target.scale, target.offset = source.scale, source.offset
+    s = map_signal(np.stack([np.ravel(v) for v in values]), source_axes, title)
     s.axes_manager.remove(s.axes_manager.navigation_axes[0])
     s.axes_manager._append_axis(**_k_axis(ks, navigate=True))
-    s.metadata.General.title = title
     return s
 
 

@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from hyperspy_rnmf._axes import copy_axes
+
 
 # --------------------------------------------------------------- validation
 def check_real(value, name, low=None, high=None, *, low_open=False, high_open=False):
@@ -107,12 +109,6 @@ def check_scan_signal(signal, name="signal"):
     if signal.axes_manager.signal_dimension < 1:
         raise ValueError(f"`{name}` must have at least one signal dimension.")
     return signal
-
-
-def nav_sampling(signal):
-    """Scan step (row, column) in calibrated units, array order."""
-    axes = signal.axes_manager.navigation_axes[::-1]
-    return tuple(abs(float(a.scale)) for a in axes)
 
 
 def _sum_inside_masks(data, masks):
@@ -247,44 +243,12 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
 
 
 # ----------------------------------------------------------- signal builders
-def _copy_axes(target_axes, source_axes):
-    for target, source in zip(target_axes, source_axes, strict=True):
-        target.name = source.name
-        target.units = source.units
-        target.scale = source.scale
-        target.offset = source.offset
-
-
-def stack_signal(data, axes_like, index_name, title):
-    """A signal with navigation = one index and signal axes copied.
-
-    ``data`` has shape (n, *shape); ``axes_like`` are HyperSpy axes in
-    HyperSpy order (x first) describing ``shape``. 2D shapes give a
-    Signal2D, 1D shapes a Signal1D.
-    """
-    import hyperspy.api as hs
-
-    data = np.asarray(data)
-    sig_dim = data.ndim - 1
-    cls = {1: hs.signals.Signal1D, 2: hs.signals.Signal2D}.get(sig_dim)
-    if cls is None:
-        s = hs.signals.BaseSignal(data).transpose(signal_axes=sig_dim)
-    else:
-        s = cls(data)
-    _copy_axes(s.axes_manager.signal_axes, axes_like)
-    nav = s.axes_manager.navigation_axes
-    if nav:
-        nav[0].name = index_name
-    s.metadata.General.title = title
-    return s
-
-
 def image_signal(data, axes_like, title):
     """A Signal2D (one image) with the axes of ``axes_like``."""
     import hyperspy.api as hs
 
     s = hs.signals.Signal2D(np.asarray(data))
-    _copy_axes(s.axes_manager.signal_axes, axes_like)
+    copy_axes(s.axes_manager.signal_axes, axes_like)
     s.metadata.General.title = title
     return s
 

@@ -118,17 +118,6 @@ def dog_filter(stack, low, high):
     return a - b
 
 
-def log_filter(stack, sigma):
-    """Scale-normalised negative Laplacian of Gaussian over the last two axes."""
-    from scipy import ndimage as ndi
-
-    stack = np.asarray(stack, dtype=np.float32)
-    lead = (0.0,) * (stack.ndim - 2)
-    return -(sigma**2) * ndi.gaussian_laplace(
-        stack, lead + (sigma, sigma), mode="nearest"
-    )
-
-
 def noise_map(filtered_sample, raw_sample, background_sigma, n_iter=5, clip=3.0):
     """Per-pixel noise of filtered patterns, from a sample of patterns.
 

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from hyperspy_rnmf._axes import copy_axes
 from hyperspy_rnmf.segmentation import _vdf
 from hyperspy_rnmf.segmentation._common import (
     axes_of,
@@ -100,11 +101,7 @@ def vdf_images(signal, vectors, *, radius=None, background=True, show_progressba
     apertures = _vdf.aperture_matrix(calibration.shape, pixels, radius_px, ring)
     images = signal_weighted_sums(signal, apertures, show_progress(show_progressbar))
     out = hs.signals.Signal2D(images)
-    for target, source in zip(
-        out.axes_manager.signal_axes, axes_of(signal, "navigation"), strict=True
-    ):
-        target.name, target.units = source.name, source.units
-        target.scale, target.offset = source.scale, source.offset
+    copy_axes(out.axes_manager.signal_axes, axes_of(signal, "navigation"))
     out.axes_manager.navigation_axes[0].name = "vector index"
     out.metadata.General.title = "virtual dark-field images"
     out.metadata.set_item(

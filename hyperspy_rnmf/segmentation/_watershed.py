@@ -34,8 +34,8 @@ from hyperspy_rnmf.segmentation._common import check_int, check_real
 THRESHOLD_METHODS = ("li", "otsu")
 
 
-def _validate(
-    image,
+def check_watershed_parameters(
+    *,
     threshold,
     min_distance,
     min_depth,
@@ -46,9 +46,11 @@ def _validate(
     exclude_border,
     sampling,
 ):
-    image = np.asarray(image)
-    if image.ndim != 2:
-        raise ValueError(f"`image` (shape {image.shape}) must be 2D.")
+    """Validate the parameters of :func:`watershed_segments` (before any work).
+
+    Returns them checked and normalised, as a dict in signature order; raises
+    ``ValueError``/``TypeError`` naming the parameter and the value.
+    """
     if isinstance(threshold, str):
         if threshold.lower() not in THRESHOLD_METHODS:
             raise ValueError(
@@ -81,39 +83,16 @@ def _validate(
             f"`sampling` must be two positive numbers (row, column step), got "
             f"{sampling!r}."
         )
-    return (
-        image,
-        threshold,
-        min_distance,
-        min_depth,
-        boundary,
-        min_size,
-        max_size,
-        min_intensity,
-        exclude_border,
-        sampling,
-    )
-
-
-def check_watershed_parameters(**options):
-    """Validate the parameters of :func:`watershed_segments` before any work
-    (raises the same errors)."""
-    _validate(
-        np.zeros((1, 1)),
-        *(
-            options.get(name)
-            for name in (
-                "threshold",
-                "min_distance",
-                "min_depth",
-                "boundary",
-                "min_size",
-                "max_size",
-                "min_intensity",
-                "exclude_border",
-                "sampling",
-            )
-        ),
+    return dict(
+        threshold=threshold,
+        min_distance=min_distance,
+        min_depth=min_depth,
+        boundary=boundary,
+        min_size=min_size,
+        max_size=max_size,
+        min_intensity=min_intensity,
+        exclude_border=exclude_border,
+        sampling=sampling,
     )
 
 
@@ -208,8 +187,10 @@ def watershed_segments(
     >>> int(labels.max()), info["n_markers"]
     (2, 2)
     """
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"`image` (shape {image.shape}) must be 2D.")
     (
-        image,
         threshold,
         min_distance,
         min_depth,
@@ -219,18 +200,17 @@ def watershed_segments(
         min_intensity,
         exclude_border,
         sampling,
-    ) = _validate(
-        image,
-        threshold,
-        min_distance,
-        min_depth,
-        boundary,
-        min_size,
-        max_size,
-        min_intensity,
-        exclude_border,
-        sampling,
-    )
+    ) = check_watershed_parameters(
+        threshold=threshold,
+        min_distance=min_distance,
+        min_depth=min_depth,
+        boundary=boundary,
+        min_size=min_size,
+        max_size=max_size,
+        min_intensity=min_intensity,
+        exclude_border=exclude_border,
+        sampling=sampling,
+    ).values()
     from scipy import ndimage as ndi
     from skimage.filters import sobel, threshold_otsu
     from skimage.measure import label as label_regions
