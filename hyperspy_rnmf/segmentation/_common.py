@@ -139,6 +139,15 @@ def _weighted_blocks(data, weights):
     return out
 
 
+def _one_blas_thread(reduce, block, weights):
+    """``reduce(block, weights)`` with one BLAS thread: dask's threads already
+    use the cores (BLAS threads on top oversubscribe them)."""
+    from hyperspy_rnmf._threads import single_blas_thread
+
+    with single_blas_thread():
+        return reduce(block, weights)
+
+
 def _lazy_navigation_sums(data, weights, show_progressbar):
     """One dask computation over the chunks of probe positions; chunks with
     no weight are not read."""
@@ -158,7 +167,7 @@ def _lazy_navigation_sums(data, weights, show_progressbar):
         w = weights[:, rows, cols]
         if w.any():
             w = w if w.dtype == bool else w.astype(np.float64)
-            parts.append(dask.delayed(reduce)(data.blocks[i, j], w))
+            parts.append(dask.delayed(_one_blas_thread)(reduce, data.blocks[i, j], w))
     out = np.zeros((len(weights),) + data.shape[2:], dtype=np.float64)
     if parts:
         with dask_progress(show_progressbar):
