@@ -443,3 +443,20 @@ def label_image(maps, masks):
         labels[flat[better]] = i + 1
         best[flat[better]] = values[better]
     return labels.reshape(masks.shape[1:])
+
+
+def segment_order(maps, masks):
+    """Segments by decreasing total intensity, then position: a canonical
+    order that does not depend on the order of the components."""
+    n = len(maps)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    total, cy, cx = np.zeros(n), np.zeros(n), np.zeros(n)
+    width = masks.shape[2]
+    for i in range(n):  # segments are small: work on their positions only
+        flat = np.flatnonzero(masks[i])
+        if flat.size:
+            total[i] = np.nansum(maps[i].reshape(-1)[flat])
+            cy[i] = (flat // width).mean()
+            cx[i] = (flat % width).mean()
+    return np.lexsort((cx, cy, -total))

@@ -45,7 +45,7 @@ from hyperspy_rnmf.segmentation._correlation import (
     correlation_matrix,
     group_pairs,
 )
-from hyperspy_rnmf.segmentation._result import build_result
+from hyperspy_rnmf.segmentation._result import build_result, segment_order
 from hyperspy_rnmf.segmentation._watershed import (
     check_watershed_parameters,
     scan_options,
@@ -545,7 +545,7 @@ def segment_decomposition(
     n = len(maps)
     maps = np.array(maps) if n else np.zeros((0,) + ld.shape[1:])
     masks = np.array(masks) if n else np.zeros((0,) + ld.shape[1:], dtype=bool)
-    order = _segment_order(maps, masks)
+    order = segment_order(maps, masks)
     maps, masks = maps[order], masks[order]
     seg_group = [seg_group[i] for i in order]
     patterns = merged_f[seg_group] if n else np.zeros((0,) + f.shape[1:])
@@ -590,23 +590,6 @@ def segment_decomposition(
         parameters=parameters,
         route="nmf",
     )
-
-
-def _segment_order(maps, masks):
-    """Segments by decreasing total intensity, then position: a canonical
-    order that does not depend on the order of the components."""
-    n = len(maps)
-    if n == 0:
-        return np.zeros(0, dtype=int)
-    total, cy, cx = np.zeros(n), np.zeros(n), np.zeros(n)
-    width = masks.shape[2]
-    for i in range(n):  # segments are small: work on their positions only
-        flat = np.flatnonzero(masks[i])
-        if flat.size:
-            total[i] = np.nansum(maps[i].reshape(-1)[flat])
-            cy[i] = (flat // width).mean()
-            cx[i] = (flat % width).mean()
-    return np.lexsort((cx, cy, -total))
 
 
 def mean_patterns_in(signal, masks, show_progressbar=False):

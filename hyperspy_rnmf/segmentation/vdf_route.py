@@ -47,7 +47,7 @@ from hyperspy_rnmf.segmentation._correlation import (
     group_pairs,
     sparse_correlation_matrix,
 )
-from hyperspy_rnmf.segmentation._result import build_result
+from hyperspy_rnmf.segmentation._result import build_result, segment_order
 from hyperspy_rnmf.segmentation._vdf_peaks import (
     DEFAULTS,
     DiffractionPeaks,
@@ -65,6 +65,7 @@ from hyperspy_rnmf.segmentation._vdf_segments import (
     virtual_patterns,
 )
 from hyperspy_rnmf.segmentation._watershed import check_watershed_parameters
+from hyperspy_rnmf.segmentation.nmf_route import mean_patterns_in
 
 
 # ------------------------------------------------------------ the route
@@ -247,7 +248,7 @@ def segment_vdf(
     # intensities of every vector of a segment: its VDF inside the segment
     vdf_data = np.asarray(vdfs.data, dtype=np.float64)
     maps, masks = merged["maps"], merged["masks"]
-    order = _segment_order(maps, masks)
+    order = segment_order(maps, masks)
     maps, masks = maps[order], masks[order]
     groups = [merged["groups"][i] for i in order]
     seg_vectors = [merged["vectors"][i] for i in order]
@@ -267,8 +268,6 @@ def segment_vdf(
     )
     mean = None
     if mean_patterns:
-        from hyperspy_rnmf.segmentation.nmf_route import mean_patterns_in
-
         mean = mean_patterns_in(signal, masks, show_progressbar=show)
 
     vdf_meta = vdfs.metadata.VDF.as_dictionary()
@@ -350,12 +349,6 @@ def _largest_group(segs, corr_threshold, linkage):
     with np.errstate(invalid="ignore"):
         linked = (ncc > corr_threshold) & (segs["vector"][:, None] != segs["vector"])
     return max(len(g) for g in group_pairs(linked, linkage, score=ncc)) if n else 0
-
-
-def _segment_order(maps, masks):
-    from hyperspy_rnmf.segmentation.nmf_route import _segment_order as order
-
-    return order(maps, masks)
 
 
 __all__ = [
