@@ -25,9 +25,10 @@ assignment on IoU, IoU >= 0.5 counts as found); "spurious" = segments matched
 to no crystal; cosine = pattern of the matched segment (merged factor) against
 the planted grain pattern, direct beam (r <= 3 px) left out.
 
-Times are medians of 3 runs after one warm-up run (a single run when it
-takes more than 5 s), in one process; compare the ratios of one run (the
-machine is shared).
+Times are medians of 7 runs after one warm-up run (a single run when it
+takes more than 5 s), in one process, the runs of all methods interleaved
+(ours, pyxem, ours, pyxem, ...) so that a slow phase of the shared machine
+slows every method alike; compare the ratios of one run.
 
 Usage::
 
@@ -70,18 +71,33 @@ PAPER = dict(
 PYXEM_DEFAULTS = dict(corr={}, separate={})
 
 
-def median_time(func, repeats=3):
-    t0 = time.perf_counter()
-    result = func()  # warm-up
-    first = time.perf_counter() - t0
-    if first > 5.0:  # slow enough that warm-up effects do not matter
-        return first, result
-    times = []
-    for _ in range(repeats):
+def interleaved_times(funcs, repeats=7):
+    """Median time of each function, the runs of all of them interleaved.
+
+    One warm-up run each; functions that take more than 5 s keep that single
+    run. The others run ``repeats`` times in turn (a, b, c, a, b, c, ...), so
+    that a slow phase of the shared machine slows all of them alike and the
+    ratios stay meaningful. Returns ``{name: (seconds, result or exception)}``.
+    """
+    out, times = {}, {}
+    for name, func in funcs.items():
         t0 = time.perf_counter()
-        result = func()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), result
+        try:
+            result = func()
+        except Exception as exc:  # pyxem fails when it finds no segment
+            out[name] = (float("nan"), exc)
+            continue
+        out[name] = (time.perf_counter() - t0, result)
+        if out[name][0] <= 5.0:
+            times[name] = []
+    for _ in range(repeats):
+        for name in times:
+            t0 = time.perf_counter()
+            funcs[name]()
+            times[name].append(time.perf_counter() - t0)
+    for name, values in times.items():
+        out[name] = (float(np.median(values)), out[name][1])
+    return out
 
 
 def beam_mask(truth, shape):
@@ -140,17 +156,37 @@ def run_case(label, counts, blur, seed, k, tile, rows):
         f"{exclude}"
     )
 
-    t_ours, ours = median_time(
-        lambda: segment_decomposition(
-            s, exclude=exclude, mean_patterns=False, show_progressbar=False
-        )
+    from pyxem.signals.segments import LearningSegment
+
+    factors = hs.signals.Signal2D(s.get_decomposition_factors().data[kept])
+    loadings = hs.signals.Signal2D(s.get_decomposition_loadings().data[kept])
+
+    def pyxem_route(params):
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                learn = LearningSegment(factors=factors, loadings=loadings)
+                corr = learn.correlate_learning_segments(**params["corr"])
+                return corr.separate_learning_segments(**params["separate"])
+
+        return run
+
+    timed = interleaved_times(
+        {
+            "ours": lambda: segment_decomposition(
+                s, exclude=exclude, mean_patterns=False, show_progressbar=False
+            ),
+            "ours + mean": lambda: segment_decomposition(
+                s, exclude=exclude, show_progressbar=False
+            ),
+            "pyxem, paper parameters": pyxem_route(PAPER),
+            "pyxem, defaults": pyxem_route(PYXEM_DEFAULTS),
+        }
     )
-    t_ours_mean, ours_mean = median_time(
-        lambda: segment_decomposition(s, exclude=exclude, show_progressbar=False)
-    )
+    t_ours, ours = timed["ours"]
     q = quality(ours.masks.data, ours.patterns.data, truth, keep)
     rows.append((label, "hyperspy-rnmf defaults", t_ours, q))
-    rows.append((label, "  + mean patterns", t_ours_mean, q))
+    rows.append((label, "  + mean patterns", timed["ours + mean"][0], q))
     # order independence, measured: reversed components give the same masks
     k_rev = kept[::-1]
     rev = segment_decomposition(
@@ -163,30 +199,17 @@ def run_case(label, counts, blur, seed, k, tile, rows):
     same = np.array_equal(rev.masks.data, ours.masks.data)
     print(f"reversed component order gives identical segments: {same}")
 
-    from pyxem.signals.segments import LearningSegment
-
-    factors = hs.signals.Signal2D(s.get_decomposition_factors().data[kept])
-    loadings = hs.signals.Signal2D(s.get_decomposition_loadings().data[kept])
-    for name, params in (
-        ("pyxem, paper parameters", PAPER),
-        ("pyxem, defaults", PYXEM_DEFAULTS),
-    ):
-
-        def run(params=params):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                learn = LearningSegment(factors=factors, loadings=loadings)
-                corr = learn.correlate_learning_segments(**params["corr"])
-                return corr.separate_learning_segments(**params["separate"])
-
+    for name in ("pyxem, paper parameters", "pyxem, defaults"):
+        t_px, seg = timed[name]
         try:
-            t_px, seg = median_time(run)
+            if isinstance(seg, Exception):
+                raise seg
             masks = seg.loadings.data > 0
             if masks.ndim == 2:
                 masks = masks[None]
             q_px = quality(masks, seg.factors.data, truth, keep)
-        except Exception as exc:  # pyxem fails when it finds no segment
-            t_px, q_px = float("nan"), {"error": f"{type(exc).__name__}: {exc}"}
+        except Exception as exc:  # pyxem returns no segment (or fails)
+            q_px = {"error": f"{type(exc).__name__}: {exc}"}
         rows.append((label, name, t_px, q_px))
 
 

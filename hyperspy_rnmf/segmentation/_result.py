@@ -449,14 +449,17 @@ def segment_order(maps, masks):
     """Segments by decreasing total intensity, then position: a canonical
     order that does not depend on the order of the components."""
     n = len(maps)
-    if n == 0:
-        return np.zeros(0, dtype=int)
-    total, cy, cx = np.zeros(n), np.zeros(n), np.zeros(n)
-    width = masks.shape[2]
+    total, centres = np.zeros(n), np.zeros((n, 2))
     for i in range(n):  # segments are small: work on their positions only
-        flat = np.flatnonzero(masks[i])
-        if flat.size:
-            total[i] = np.nansum(maps[i].reshape(-1)[flat])
-            cy[i] = (flat // width).mean()
-            cx[i] = (flat % width).mean()
-    return np.lexsort((cx, cy, -total))
+        pixels = np.nonzero(masks[i])
+        if pixels[0].size:
+            total[i] = np.nansum(maps[i][pixels])
+            centres[i] = [pixels[0].mean(), pixels[1].mean()]
+    return order_by_intensity(total, centres)
+
+
+def order_by_intensity(total, centres):
+    """The order of :func:`segment_order` from each segment's total
+    intensity and centre (row, column)."""
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    return np.lexsort((centres[:, 1], centres[:, 0], -np.asarray(total)))

@@ -263,10 +263,21 @@ def watershed_segments(
     box = (slice(r0, rows[-1] + 2), slice(c0, cols[-1] + 2))
     sub_img, sub_mask = img[box], mask[box]
 
-    markers = _markers(sub_mask, min_depth, min_distance, sampling)
-    info["n_markers"] = int(markers.max())
-    elevation = sobel(sub_img / peak)
-    labels = watershed(elevation, markers=markers, mask=sub_mask, connectivity=2)
+    parts, n_parts = ndi.label(sub_mask, structure=np.ones((3, 3), dtype=bool))
+    markers = _markers(sub_mask, parts, n_parts, min_depth, min_distance, sampling)
+    # a part of the mask with one marker is one region: flood only the others
+    part_of = _part_of(parts, markers)
+    info["n_markers"] = part_of.size
+    shared = np.bincount(part_of, minlength=n_parts + 1) > 1
+    single = np.flatnonzero(~shared[part_of])  # markers alone in their part
+    alone = np.zeros(n_parts + 1, dtype=np.int32)
+    alone[part_of[single]] = single + 1
+    labels = alone[parts]
+    if shared.any():
+        flood = shared[parts]
+        labels += watershed(
+            sobel(sub_img / peak), markers=markers * flood, mask=flood, connectivity=2
+        ).astype(np.int32)
     if boundary:
         labels = _trim(sub_img, labels, boundary)
         labels = label_regions(labels, background=0, connectivity=2)
@@ -400,10 +411,11 @@ def _trim(img, labels, boundary):
     return np.where(keep, labels, 0)
 
 
-def _markers(mask, min_depth, min_distance, sampling):
+def _markers(mask, parts, n_parts, min_depth, min_distance, sampling):
     """Labelled markers: the maxima of the distance transform whose dynamic
     (relative depth) reaches ``min_depth``, merged when closer than
-    ``min_distance``. A marker never spans two connected parts of the mask."""
+    ``min_distance``. A marker never spans two connected parts of the mask
+    (``parts``: its 8-connected parts, ``n_parts`` of them)."""
     from scipy import ndimage as ndi
     from skimage.morphology import local_maxima
 
@@ -411,33 +423,40 @@ def _markers(mask, min_depth, min_distance, sampling):
     eight = np.ones((3, 3), dtype=bool)
     maxima = local_maxima(distance, connectivity=2, allow_borders=True) & mask
     markers, n = ndi.label(maxima, structure=eight)
-    if n > 1 and min_depth > 0:
+    # every part has at least one maximum: n == n_parts leaves nothing to do
+    if n > n_parts and min_depth > 0:
         markers, n = _deep_maxima(
-            np.log1p(distance), mask, markers, n, -np.log1p(-min_depth)
+            np.log1p(distance), parts, n_parts, markers, n, -np.log1p(-min_depth)
         )
-    if n > 1 and min_distance > 0:
-        parts, _ = ndi.label(mask, structure=eight)
+    if n > n_parts and min_distance > 0:
         markers = _merge_close_markers(markers, n, parts, min_distance, sampling)
     return markers
+
+
+def _part_of(parts, markers):
+    """The part of the mask (its label in ``parts``) of each marker 1..n."""
+    return label_maxima(parts, markers, int(markers.max())).astype(np.intp)
 
 
 _NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
-def _deep_maxima(level, mask, maxima, n, h):
+def _deep_maxima(level, parts, n_parts, maxima, n, h):
     """Keep the regional maxima of ``level`` whose dynamic is at least ``h``.
 
     The dynamic of a maximum is its height above the highest saddle through
     which it reaches a higher maximum (Grimaud 1992); the highest maximum of
     every connected part of the mask is always kept. Saddles come from a
-    watershed of ``-level`` from all maxima; maxima are then absorbed in
-    order of decreasing saddle height (union-find), which gives the same
-    maxima as h-maxima (``skimage.morphology.h_maxima``) at a fraction of the
-    cost.
+    watershed of ``-level`` from the maxima of the parts that hold more than
+    one; maxima are then absorbed in order of decreasing saddle height
+    (union-find), which gives the same maxima as h-maxima
+    (``skimage.morphology.h_maxima``) at a fraction of the cost.
     """
     from skimage.segmentation import watershed
 
-    basins = watershed(-level, maxima, mask=mask, connectivity=2)
+    shared = np.bincount(_part_of(parts, maxima), minlength=n_parts + 1) > 1
+    flood = shared[parts]
+    basins = watershed(-level, maxima * flood, mask=flood, connectivity=2)
     top = np.concatenate([[-np.inf], label_maxima(level, maxima, n)])
     a_list, b_list, s_list = [], [], []
     rows, cols = basins.shape

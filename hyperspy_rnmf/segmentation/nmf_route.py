@@ -45,7 +45,7 @@ from hyperspy_rnmf.segmentation._correlation import (
     correlation_matrix,
     group_pairs,
 )
-from hyperspy_rnmf.segmentation._result import build_result, segment_order
+from hyperspy_rnmf.segmentation._result import build_result, order_by_intensity
 from hyperspy_rnmf.segmentation._watershed import (
     check_watershed_parameters,
     scan_options,
@@ -517,7 +517,8 @@ def segment_decomposition(
         if len(groups)
         else None
     )
-    maps, masks, seg_group, infos = [], [], [], []
+    # segments as (group, bounding box, pixels inside the box)
+    segments, infos = [], []
     for g in progress(range(len(groups)), show, desc="watershed", leave=False):
         labels, info = watershed_segments(
             merged_l[g],
@@ -525,7 +526,6 @@ def segment_decomposition(
             **watershed_options,
         )
         info["discarded"]["dominated"] = 0
-        # every segment inside its bounding box only
         for j, box in enumerate(ndi.find_objects(labels), start=1):
             if box is None:
                 continue
@@ -533,21 +533,23 @@ def segment_decomposition(
             if np.mean(strongest[box][local] == g) < min_dominance:
                 info["discarded"]["dominated"] += 1
                 continue
-            mask = np.zeros(labels.shape, dtype=bool)
-            mask[box] = local
-            segment_map = np.zeros(labels.shape)
-            segment_map[box] = np.where(local, merged_l[g][box], 0.0)
-            maps.append(segment_map)
-            masks.append(mask)
-            seg_group.append(g)
+            segments.append((g, box, local))
         infos.append(info)
 
-    n = len(maps)
-    maps = np.array(maps) if n else np.zeros((0,) + ld.shape[1:])
-    masks = np.array(masks) if n else np.zeros((0,) + ld.shape[1:], dtype=bool)
-    order = segment_order(maps, masks)
-    maps, masks = maps[order], masks[order]
-    seg_group = [seg_group[i] for i in order]
+    # canonical order, then one array of maps and one of masks in that order
+    n = len(segments)
+    total, centres = np.zeros(n), np.zeros((n, 2))
+    for i, (g, box, local) in enumerate(segments):
+        rows, cols = np.nonzero(local)
+        total[i] = np.nansum(merged_l[g][box][rows, cols])
+        centres[i] = [(rows + box[0].start).mean(), (cols + box[1].start).mean()]
+    segments = [segments[i] for i in order_by_intensity(total, centres)]
+    maps = np.zeros((n,) + ld.shape[1:])
+    masks = np.zeros((n,) + ld.shape[1:], dtype=bool)
+    for i, (g, box, local) in enumerate(segments):
+        masks[i][box] = local
+        maps[i][box] = np.where(local, merged_l[g][box], 0.0)
+    seg_group = [g for g, _, _ in segments]
     patterns = merged_f[seg_group] if n else np.zeros((0,) + f.shape[1:])
 
     mean = None

@@ -122,6 +122,25 @@ def test_watershed_splits_touching_discs_and_keeps_each_whole():
         assert best > 0.9
 
 
+def test_watershed_floods_only_parts_with_several_markers():
+    # an isolated disc (one marker: the whole part is one region without a
+    # flood) next to two touching discs (one part, two markers: flooded)
+    shape = (40, 80)
+    alone = _disc(shape, (20, 12), 7)
+    pair = [_disc(shape, (20, 40), 9), _disc(shape, (20, 58), 9)]
+    image = (alone | pair[0] | pair[1]).astype(float)
+    labels, info = watershed_segments(image, threshold=0.5, boundary=None)
+    assert info["n_markers"] == 3 and labels.max() == 3
+    np.testing.assert_array_equal(labels > 0, image > 0.5)
+    for planted in [alone, *pair]:
+        ious = [
+            ((labels == j) & planted).sum() / ((labels == j) | planted).sum()
+            for j in (1, 2, 3)
+        ]
+        assert max(ious) > 0.9
+    assert (labels[alone] == labels[20, 12]).all()  # never split
+
+
 @pytest.mark.parametrize(
     "shape_kind", ["rectangle", "diagonal sliver", "irregular ellipse"]
 )
