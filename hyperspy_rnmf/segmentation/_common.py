@@ -3,6 +3,7 @@ both segmentation routes."""
 
 import contextlib
 import numbers
+import os
 
 import numpy as np
 
@@ -196,11 +197,13 @@ def navigation_weighted_sums(signal, weights, show_progressbar=False):
 def signal_weighted_sums(signal, apertures, show_progressbar=False):
     """``sum_k pattern_p[k] * apertures[a, k]`` for every probe position p.
 
-    One pass over the data, whatever the number of apertures: each block of
-    patterns is copied once, converted to float32 (float64 data stay
-    float64) and transposed to (pixels, patterns) in the same copy, then
-    multiplied by the whole aperture matrix, so that a sparse matrix adds
-    contiguous pixel rows.
+    One pass over the data, whatever the number of apertures: blocks of probe
+    positions (dask chunks, or blocks of scan rows of NumPy data) are shared
+    among threads. In each block, :data:`_SUB_BLOCK` patterns at a time are copied
+    once, converted to float32 (float64 data stay float64) and transposed to
+    (pixels, patterns) in the same copy, then multiplied by the whole sparse
+    aperture matrix, which adds contiguous pixel rows; the copy stays in the
+    processor's cache.
 
     Parameters
     ----------
@@ -224,31 +227,55 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
         block = np.asarray(block)
         n_patterns = block.shape[0] * block.shape[1]
         flat = block.reshape(n_patterns, -1)
-        columns = np.empty((flat.shape[1], n_patterns), dtype=dtype)
-        columns[...] = flat.T  # the only copy of the block
-        out = np.asarray(a @ columns, dtype=np.float64)  # (n, patterns)
-        return out.T.reshape(block.shape[:2] + (n,))
+        out = np.empty((n_patterns, n))
+        columns = np.empty((flat.shape[1], min(_SUB_BLOCK, n_patterns)), dtype=dtype)
+        for start in range(0, n_patterns, _SUB_BLOCK):
+            part = flat[start : start + _SUB_BLOCK]
+            buffer = columns[:, : part.shape[0]]
+            buffer[...] = part.T  # the only copy of the patterns
+            out[start : start + part.shape[0]] = (a @ buffer).T
+        return out.reshape(block.shape[:2] + (n,))
 
-    if is_lazy(signal):
-        n_sig = data.ndim - 2
-        blocks = data.rechunk(data.chunks[:2] + ((-1,) * n_sig))
-        result = blocks.map_blocks(
-            block_product,
-            drop_axis=tuple(range(3, 2 + n_sig)),
-            chunks=blocks.chunks[:2] + ((n,),),
-            dtype=np.float64,
-        )
-        with dask_progress(show_progressbar):
-            out = np.asarray(result.compute())
-    else:
-        rows = data.shape[0]
+    if not is_lazy(signal):
+        # blocks of whole scan rows shared among threads (no dask: its
+        # from_array copies the whole array)
+        from concurrent.futures import ThreadPoolExecutor
+
+        pattern_size = max(1, int(np.prod(data.shape[2:])))
+        rows = max(1, _BLOCK_SIZE // (pattern_size * max(1, data.shape[1])))
         out = np.empty(data.shape[:2] + (n,))
-        step = max(1, 2**21 // max(1, int(np.prod(data.shape[1:]))))
-        for start in progress(
-            range(0, rows, step), show_progressbar, desc="pattern sums"
-        ):
-            out[start : start + step] = block_product(data[start : start + step])
+        starts = range(0, data.shape[0], rows)
+
+        def work(start):
+            out[start : start + rows] = block_product(data[start : start + rows])
+
+        with ThreadPoolExecutor(min(len(starts), os.cpu_count() or 1)) as pool:
+            for _ in progress(
+                pool.map(work, starts),
+                show_progressbar,
+                total=len(starts),
+                desc="pattern sums",
+            ):
+                pass
+        return np.moveaxis(out, -1, 0)
+
+    n_sig = data.ndim - 2
+    blocks = data.rechunk(data.chunks[:2] + ((-1,) * n_sig))
+    result = blocks.map_blocks(
+        block_product,
+        drop_axis=tuple(range(3, 2 + n_sig)),
+        chunks=blocks.chunks[:2] + ((n,),),
+        dtype=np.float64,
+    )
+    with dask_progress(show_progressbar):
+        out = np.asarray(result.compute())
     return np.moveaxis(out, -1, 0)
+
+
+# values per block of NumPy data, and patterns per copy-and-multiply step,
+# of :func:`signal_weighted_sums`
+_BLOCK_SIZE = 2**22
+_SUB_BLOCK = 64
 
 
 # ----------------------------------------------------------- signal builders

@@ -393,3 +393,34 @@ def test_result_plots_maps_and_patterns_side_by_side():
 def test_segment_vectors_only_for_the_vdf_route():
     with pytest.raises(ValueError, match="only the VDF route records them"):
         _small_result().segment_vectors(0)
+
+
+# ------------------------------------------------------ aperture products
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_signal_weighted_sums_match_a_dense_product(monkeypatch, dtype, lazy):
+    import hyperspy.api as hs
+    from scipy import sparse
+
+    from hyperspy_rnmf.segmentation import _common
+
+    # blocks of 2 scan rows (10 patterns), sub-blocks of 4 patterns: blocks
+    # end inside a sub-block, the last block is short, threads share blocks
+    monkeypatch.setattr(_common, "_BLOCK_SIZE", 2 * 5 * 48)
+    monkeypatch.setattr(_common, "_SUB_BLOCK", 4)
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 500, (7, 5, 6, 8)).astype(dtype)
+    before = data.copy()
+    weights = sparse.random(9, 48, density=0.2, random_state=1, format="csr")
+    s = hs.signals.Signal2D(data)
+    if lazy:
+        s = s.as_lazy()
+        s.data = s.data.rechunk((3, 5, 6, 8))
+    out = _common.signal_weighted_sums(s, weights)
+    expected = np.einsum(
+        "pk,ak->ap", data.reshape(35, 48).astype(np.float64), weights.toarray()
+    ).reshape(9, 7, 5)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(out, expected, rtol=rtol)
+    assert out.dtype == np.float64 and out.shape == (9, 7, 5)
+    np.testing.assert_array_equal(data, before)
