@@ -262,37 +262,59 @@ def aperture_matrix(shape, centres, radius, background=None, supersample=4):
 
     ky, kx = shape
     centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    n = len(centres)
     reach = radius if background is None else max(radius, background[1])
     half = int(np.ceil(reach)) + 1
-    offsets = (np.arange(supersample) + 0.5) / supersample - 0.5
-    rows_idx, cols_idx, vals = [], [], []
-    for i, (cy, cx) in enumerate(centres):
-        r0, c0 = int(round(cy)), int(round(cx))
-        rr = np.arange(max(r0 - half, 0), min(r0 + half + 1, ky))
-        cc = np.arange(max(c0 - half, 0), min(c0 + half + 1, kx))
-        if rr.size == 0 or cc.size == 0:
-            continue
-        gy = rr[:, None, None, None] + offsets[None, None, :, None] - cy
-        gx = cc[None, :, None, None] + offsets[None, None, None, :] - cx
-        d = np.hypot(gy, gx)
-        disc = (d <= radius).mean(axis=(2, 3))
-        weight = disc.copy()
-        if background is not None:
-            ring = ((d > background[0]) & (d <= background[1])).mean(axis=(2, 3))
-            if ring.sum() > 0:
-                weight -= ring * (disc.sum() / ring.sum())
-        nz = np.nonzero(weight)
-        flat = rr[nz[0]] * kx + cc[nz[1]]
-        rows_idx.append(np.full(flat.size, i))
-        cols_idx.append(flat)
-        vals.append(weight[nz])
-    n = len(centres)
-    if not vals:
-        return sparse.csr_matrix((n, ky * kx))
+    # one window of (2 half + 1)^2 pixels around each vector, all at once
+    window = np.arange(-half, half + 1)
+    rr = np.rint(centres[:, :1]).astype(np.int64) + window  # (n, w)
+    cc = np.rint(centres[:, 1:]).astype(np.int64) + window
+    on_detector = ((rr >= 0) & (rr < ky))[:, :, None] & ((cc >= 0) & (cc < kx))[
+        :, None, :
+    ]
+    weight = _disc_coverage(rr, cc, centres, radius, supersample) * on_detector
+    if background is not None:
+        ring = _disc_coverage(rr, cc, centres, background[1], supersample)
+        ring -= _disc_coverage(rr, cc, centres, background[0], supersample)
+        ring *= on_detector
+        ring_sum = ring.sum(axis=(1, 2))
+        scale = np.divide(
+            weight.sum(axis=(1, 2)), ring_sum, out=np.zeros(n), where=ring_sum > 0
+        )
+        weight -= ring * scale[:, None, None]
+    vec, i, j = np.nonzero(weight)
     return sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows_idx), np.concatenate(cols_idx))),
-        shape=(n, ky * kx),
+        (weight[vec, i, j], (vec, rr[vec, i] * kx + cc[vec, j])), shape=(n, ky * kx)
     )
+
+
+def _disc_coverage(rows, cols, centres, radius, supersample):
+    """Fraction of each pixel (``supersample`` x ``supersample`` sub-pixels)
+    inside the disc of ``radius`` around each centre: shape (n, rows, cols).
+
+    Only pixels cut by the circle are sampled: a pixel whose centre is closer
+    to the circle than the farthest sub-pixel. The others are wholly inside
+    (1) or outside (0).
+    """
+    offsets = (np.arange(supersample) + 0.5) / supersample - 0.5
+    dy = rows[:, :, None] - centres[:, 0, None, None]
+    dx = cols[:, None, :] - centres[:, 1, None, None]
+    distance = np.hypot(dy, dx)
+    reach = np.hypot(offsets[-1], offsets[-1]) + 1e-9
+    coverage = (distance + reach <= radius).astype(np.float64)
+    vec, i, j = np.nonzero(np.abs(distance - radius) < reach)
+    gy = (
+        rows[vec, i][:, None, None]
+        + offsets[None, :, None]
+        - centres[vec, 0, None, None]
+    )
+    gx = (
+        cols[vec, j][:, None, None]
+        + offsets[None, None, :]
+        - centres[vec, 1, None, None]
+    )
+    coverage[vec, i, j] = (np.hypot(gy, gx) <= radius).mean(axis=(1, 2))
+    return coverage
 
 
 # ------------------------------------------------------ virtual patterns
