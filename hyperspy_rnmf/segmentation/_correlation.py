@@ -150,10 +150,7 @@ def group_pairs(linked, linkage="single", score=None, order_key=None):
         return []
     linked = linked | linked.T | np.eye(k, dtype=bool)
     if linkage == "single":
-        from scipy.sparse import csr_matrix
-        from scipy.sparse.csgraph import connected_components
-
-        _, labels = connected_components(csr_matrix(linked), directed=False)
+        labels = _connected_components(linked)
     elif linkage == "complete":
         labels = _complete_groups(linked, score, order_key)
     else:
@@ -162,6 +159,23 @@ def group_pairs(linked, linkage="single", score=None, order_key=None):
     for i, lab in enumerate(labels):
         groups.setdefault(lab, []).append(i)
     return sorted(groups.values(), key=lambda g: g[0])
+
+
+def _connected_components(linked):
+    """Component label of each item of a symmetric boolean matrix (with its
+    diagonal set): the smallest item index in its component.
+
+    Label propagation, ``O(k^2)`` per step and at most ``k`` steps: for the
+    few components of a decomposition this is much cheaper than building a
+    sparse graph for ``scipy.sparse.csgraph``.
+    """
+    k = len(linked)
+    labels = np.arange(k)
+    while True:
+        new = np.where(linked, labels[None, :], k).min(axis=1)
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
 
 
 def _complete_groups(linked, score, order_key):

@@ -16,7 +16,6 @@ from hyperspy_rnmf.segmentation._common import (
     check_correlation,
     check_int,
     check_scan_signal,
-    progress,
     show_progress,
     signal_weighted_sums,
 )
@@ -31,7 +30,7 @@ from hyperspy_rnmf.segmentation._vdf_peaks import (
     _Calibration,
     estimate_vdf_parameters,
 )
-from hyperspy_rnmf.segmentation._watershed import scan_options, watershed_segments
+from hyperspy_rnmf.segmentation._watershed import scan_options, watershed_maps
 
 
 # ------------------------------------------------------------ VDF images
@@ -182,13 +181,16 @@ def vdf_segments(
     )
     seg_images, seg_masks, seg_vector, infos = [], [], [], []
     n_empty = 0
-    show = show_progress(show_progressbar)
-    for i in progress(range(len(images)), show, desc="VDF watershed"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            labels, info = watershed_segments(
-                smoothed[i], name=f"VDF image {i}", **options
-            )
+    with warnings.catch_warnings():  # VDF images without a crystal are common
+        warnings.simplefilter("ignore", UserWarning)
+        split = watershed_maps(
+            smoothed,
+            [f"VDF image {i}" for i in range(len(images))],
+            options,
+            show_progressbar=show_progress(show_progressbar),
+            desc="VDF watershed",
+        )
+    for i, (labels, info) in enumerate(split):
         infos.append(info)
         if labels.max() == 0:
             n_empty += 1

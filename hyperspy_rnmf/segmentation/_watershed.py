@@ -318,6 +318,48 @@ def watershed_segments(
     return empty, info
 
 
+def watershed_maps(images, names, options, *, show_progressbar=False, desc="watershed"):
+    """:func:`watershed_segments` of every map, shared among threads.
+
+    The maps are independent, and on large maps scikit-image's floods and
+    scipy's filters spend most of their time without the GIL, so maps of at
+    least ``_THREAD_MIN_PIXELS`` pixels are split by threads (one per core).
+    Measured on 2 cores: 128 x 416 maps 1.4x faster; 64 x 208 maps 10 %
+    slower (Python overhead dominates), so these run one after another. The
+    results are the same either way, in the order of ``images``.
+
+    Returns a list of ``(labels, info)``.
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hyperspy_rnmf.segmentation._common import progress
+
+    def split(i):
+        return watershed_segments(images[i], name=names[i], **options)
+
+    n = len(images)
+    if n <= 1 or np.asarray(images[0]).size < _THREAD_MIN_PIXELS:
+        return [
+            split(i)
+            for i in progress(range(n), show_progressbar, desc=desc, leave=False)
+        ]
+    with ThreadPoolExecutor(min(n, os.cpu_count() or 1)) as pool:
+        return list(
+            progress(
+                pool.map(split, range(n)),
+                show_progressbar,
+                total=n,
+                desc=desc,
+                leave=False,
+            )
+        )
+
+
+#: Maps smaller than this are split one after another (see watershed_maps).
+_THREAD_MIN_PIXELS = 1 << 15
+
+
 def scan_options(scan_axes, *, min_size, min_distance=None, **options):
     """Keyword arguments of :func:`watershed_segments` for maps of a scan.
 

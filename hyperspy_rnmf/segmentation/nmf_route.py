@@ -37,7 +37,6 @@ from hyperspy_rnmf.segmentation._common import (
     is_lazy,
     navigation_weighted_sums,
     plain_axes,
-    progress,
     show_progress,
 )
 from hyperspy_rnmf.segmentation._correlation import (
@@ -49,7 +48,7 @@ from hyperspy_rnmf.segmentation._result import build_result, order_by_intensity
 from hyperspy_rnmf.segmentation._watershed import (
     check_watershed_parameters,
     scan_options,
-    watershed_segments,
+    watershed_maps,
 )
 
 #: Defaults of the NMF route (see the user guide for how they were chosen).
@@ -519,12 +518,13 @@ def segment_decomposition(
     )
     # segments as (group, bounding box, pixels inside the box)
     segments, infos = [], []
-    for g in progress(range(len(groups)), show, desc="watershed", leave=False):
-        labels, info = watershed_segments(
-            merged_l[g],
-            name=f"merged component {g} (components {groups[g]})",
-            **watershed_options,
-        )
+    split = watershed_maps(
+        merged_l,
+        [f"merged component {g} (components {grp})" for g, grp in enumerate(groups)],
+        watershed_options,
+        show_progressbar=show,
+    )
+    for g, (labels, info) in enumerate(split):
         info["discarded"]["dominated"] = 0
         for j, box in enumerate(ndi.find_objects(labels), start=1):
             if box is None:

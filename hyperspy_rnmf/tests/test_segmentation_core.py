@@ -1,6 +1,8 @@
 """Building blocks shared by both segmentation routes: correlation matrices,
 order-independent grouping, watershed splitting, comparison, result type."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -424,3 +426,32 @@ def test_signal_weighted_sums_match_a_dense_product(monkeypatch, dtype, lazy):
     np.testing.assert_allclose(out, expected, rtol=rtol)
     assert out.dtype == np.float64 and out.shape == (9, 7, 5)
     np.testing.assert_array_equal(data, before)
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_watershed_maps_equal_one_map_at_a_time(monkeypatch, threads):
+    from hyperspy_rnmf.segmentation import _watershed
+
+    if threads:  # small maps: force the thread pool
+        monkeypatch.setattr(_watershed, "_THREAD_MIN_PIXELS", 0)
+    rng = np.random.default_rng(5)
+    shape = (30, 44)
+    maps = []
+    for _ in range(5):
+        image = rng.normal(0, 2, shape)
+        for _ in range(3):
+            image += 50 * _disc(shape, rng.uniform(0, shape), rng.uniform(3, 8))
+        maps.append(image)
+    maps.append(np.zeros(shape))  # no segment: a warning, an empty label image
+    names = [f"m{i}" for i in range(len(maps))]
+    with pytest.warns(UserWarning, match="m5: no pixel above the threshold"):
+        out = _watershed.watershed_maps(maps, names, {"threshold": 0.5})
+    assert len(out) == len(maps)
+    for image, name, (labels, info) in zip(maps, names, out, strict=True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected, expected_info = watershed_segments(
+                image, threshold=0.5, name=name
+            )
+        np.testing.assert_array_equal(labels, expected)
+        assert info == expected_info
