@@ -272,10 +272,18 @@ def aperture_matrix(shape, centres, radius, background=None, supersample=4):
     on_detector = ((rr >= 0) & (rr < ky))[:, :, None] & ((cc >= 0) & (cc < kx))[
         :, None, :
     ]
-    weight = _disc_coverage(rr, cc, centres, radius, supersample) * on_detector
+    # distance of every pixel centre to its vector, shared by the three circles
+    distance = np.hypot(
+        rr[:, :, None] - centres[:, 0, None, None],
+        cc[:, None, :] - centres[:, 1, None, None],
+    )
+
+    def coverage(r):
+        return _disc_coverage(distance, rr, cc, centres, r, supersample)
+
+    weight = coverage(radius) * on_detector
     if background is not None:
-        ring = _disc_coverage(rr, cc, centres, background[1], supersample)
-        ring -= _disc_coverage(rr, cc, centres, background[0], supersample)
+        ring = coverage(background[1]) - coverage(background[0])
         ring *= on_detector
         ring_sum = ring.sum(axis=(1, 2))
         scale = np.divide(
@@ -288,18 +296,16 @@ def aperture_matrix(shape, centres, radius, background=None, supersample=4):
     )
 
 
-def _disc_coverage(rows, cols, centres, radius, supersample):
+def _disc_coverage(distance, rows, cols, centres, radius, supersample):
     """Fraction of each pixel (``supersample`` x ``supersample`` sub-pixels)
     inside the disc of ``radius`` around each centre: shape (n, rows, cols).
 
-    Only pixels cut by the circle are sampled: a pixel whose centre is closer
-    to the circle than the farthest sub-pixel. The others are wholly inside
-    (1) or outside (0).
+    ``distance``: distance of each pixel centre to its centre. Only pixels
+    cut by the circle are sampled: a pixel whose centre is closer to the
+    circle than the farthest sub-pixel. The others are wholly inside (1) or
+    outside (0).
     """
     offsets = (np.arange(supersample) + 0.5) / supersample - 0.5
-    dy = rows[:, :, None] - centres[:, 0, None, None]
-    dx = cols[:, None, :] - centres[:, 1, None, None]
-    distance = np.hypot(dy, dx)
     reach = np.hypot(offsets[-1], offsets[-1]) + 1e-9
     coverage = (distance + reach <= radius).astype(np.float64)
     vec, i, j = np.nonzero(np.abs(distance - radius) < reach)
