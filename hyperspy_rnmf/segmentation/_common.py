@@ -3,6 +3,7 @@ both segmentation routes."""
 
 import contextlib
 import numbers
+import os
 
 import numpy as np
 
@@ -196,9 +197,9 @@ def navigation_weighted_sums(signal, weights, show_progressbar=False):
 def signal_weighted_sums(signal, apertures, show_progressbar=False):
     """``sum_k pattern_p[k] * apertures[a, k]`` for every probe position p.
 
-    One pass over the data, whatever the number of apertures, by blocks of
-    probe positions (dask chunks, or blocks of scan rows of NumPy data). In
-    each block, :data:`_SUB_BLOCK` patterns at a time are copied
+    One pass over the data, whatever the number of apertures: blocks of probe
+    positions (dask chunks, or blocks of scan rows of NumPy data) are shared
+    among threads. In each block, :data:`_SUB_BLOCK` patterns at a time are copied
     once, converted to float32 (float64 data stay float64) and transposed to
     (pixels, patterns) in the same copy, then multiplied by the whole sparse
     aperture matrix, which adds contiguous pixel rows; the copy stays in the
@@ -236,16 +237,26 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
         return out.reshape(block.shape[:2] + (n,))
 
     if not is_lazy(signal):
-        # blocks of whole scan rows, one after another: scipy's sparse product
-        # holds the GIL, so threads were measured no faster (and dask's
-        # from_array would copy the whole array)
+        # blocks of whole scan rows shared among threads (no dask: its
+        # from_array copies the whole array)
+        from concurrent.futures import ThreadPoolExecutor
+
         pattern_size = max(1, int(np.prod(data.shape[2:])))
         rows = max(1, _BLOCK_SIZE // (pattern_size * max(1, data.shape[1])))
         out = np.empty(data.shape[:2] + (n,))
-        for start in progress(
-            range(0, data.shape[0], rows), show_progressbar, desc="pattern sums"
-        ):
+        starts = range(0, data.shape[0], rows)
+
+        def work(start):
             out[start : start + rows] = block_product(data[start : start + rows])
+
+        with ThreadPoolExecutor(min(len(starts), os.cpu_count() or 1)) as pool:
+            for _ in progress(
+                pool.map(work, starts),
+                show_progressbar,
+                total=len(starts),
+                desc="pattern sums",
+            ):
+                pass
         return np.moveaxis(out, -1, 0)
 
     n_sig = data.ndim - 2

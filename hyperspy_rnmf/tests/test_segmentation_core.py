@@ -407,7 +407,7 @@ def test_signal_weighted_sums_match_a_dense_product(monkeypatch, dtype, lazy):
     from hyperspy_rnmf.segmentation import _common
 
     # blocks of 2 scan rows (10 patterns), sub-blocks of 4 patterns: blocks
-    # end inside a sub-block, the last block is short
+    # end inside a sub-block, the last block is short, threads share blocks
     monkeypatch.setattr(_common, "_BLOCK_SIZE", 2 * 5 * 48)
     monkeypatch.setattr(_common, "_SUB_BLOCK", 4)
     rng = np.random.default_rng(3)
