@@ -50,6 +50,7 @@ os.environ.setdefault(
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from _interleaved import interleaved_times  # noqa: E402
 from _sped_like import sped_like  # noqa: E402
 
 from hyperspy_rnmf.segmentation import segment_decomposition  # noqa: E402
@@ -69,35 +70,6 @@ PAPER = dict(
     ),
 )
 PYXEM_DEFAULTS = dict(corr={}, separate={})
-
-
-def interleaved_times(funcs, repeats=7):
-    """Median time of each function, the runs of all of them interleaved.
-
-    One warm-up run each; functions that take more than 5 s keep that single
-    run. The others run ``repeats`` times in turn (a, b, c, a, b, c, ...), so
-    that a slow phase of the shared machine slows all of them alike and the
-    ratios stay meaningful. Returns ``{name: (seconds, result or exception)}``.
-    """
-    out, times = {}, {}
-    for name, func in funcs.items():
-        t0 = time.perf_counter()
-        try:
-            result = func()
-        except Exception as exc:  # pyxem fails when it finds no segment
-            out[name] = (float("nan"), exc)
-            continue
-        out[name] = (time.perf_counter() - t0, result)
-        if out[name][0] <= 5.0:
-            times[name] = []
-    for _ in range(repeats):
-        for name in times:
-            t0 = time.perf_counter()
-            funcs[name]()
-            times[name].append(time.perf_counter() - t0)
-    for name, values in times.items():
-        out[name] = (float(np.median(values)), out[name][1])
-    return out
 
 
 def beam_mask(truth, shape):

@@ -48,6 +48,7 @@ os.environ.setdefault(
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from _interleaved import interleaved_times  # noqa: E402
 from _sped_like import sped_like  # noqa: E402
 
 from hyperspy_rnmf.segmentation._common import navigation_weighted_sums  # noqa: E402
@@ -91,19 +92,14 @@ def stack_versus_pass(s, vectors, repeats=7):
     VDF stack of all vectors, their runs interleaved (pass, stack, pass, ...)
     so that the ratio survives a noisy machine."""
     ones = np.ones((1,) + s.axes_manager.navigation_shape[::-1], bool)
-    funcs = (
-        lambda: navigation_weighted_sums(s, ones),
-        lambda: vdf_images(s, vectors, show_progressbar=False),
+    timed = interleaved_times(
+        {
+            "pass": lambda: navigation_weighted_sums(s, ones),
+            "stack": lambda: vdf_images(s, vectors, show_progressbar=False),
+        },
+        repeats,
     )
-    for func in funcs:  # warm-up
-        func()
-    times = [[], []]
-    for _ in range(repeats):
-        for i, func in enumerate(funcs):
-            t0 = time.perf_counter()
-            func()
-            times[i].append(time.perf_counter() - t0)
-    return [float(np.median(v)) for v in times]
+    return timed["pass"][0], timed["stack"][0]
 
 
 def stack_rows(s, vectors, label, table):

@@ -1,0 +1,35 @@
+"""Timing of several methods with their runs interleaved (shared by the
+benchmarks)."""
+
+import time
+
+import numpy as np
+
+
+def interleaved_times(funcs, repeats=7):
+    """Median time of each function, the runs of all of them interleaved.
+
+    One warm-up run each; functions that take more than 5 s keep that single
+    run. The others run ``repeats`` times in turn (a, b, c, a, b, c, ...), so
+    that a slow phase of the shared machine slows all of them alike and the
+    ratios stay meaningful. Returns ``{name: (seconds, result or exception)}``.
+    """
+    out, times = {}, {}
+    for name, func in funcs.items():
+        t0 = time.perf_counter()
+        try:
+            result = func()
+        except Exception as exc:  # a method may fail (pyxem: no segment)
+            out[name] = (float("nan"), exc)
+            continue
+        out[name] = (time.perf_counter() - t0, result)
+        if out[name][0] <= 5.0:
+            times[name] = []
+    for _ in range(repeats):
+        for name in times:
+            t0 = time.perf_counter()
+            funcs[name]()
+            times[name].append(time.perf_counter() - t0)
+    for name, values in times.items():
+        out[name] = (float(np.median(values)), out[name][1])
+    return out
