@@ -237,8 +237,10 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
         return out.reshape(block.shape[:2] + (n,))
 
     if not is_lazy(signal):
-        # blocks of whole scan rows shared among threads (no dask: its
-        # from_array copies the whole array)
+        # blocks of whole scan rows shared among threads: the transposed
+        # copies run in parallel while the sparse products (which hold the
+        # GIL) take turns; measured 1.3-1.6 passes against 2.1-2.5 one block
+        # after another. No dask: its from_array copies the whole array.
         from concurrent.futures import ThreadPoolExecutor
 
         pattern_size = max(1, int(np.prod(data.shape[2:])))
