@@ -198,12 +198,11 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
     """``sum_k pattern_p[k] * apertures[a, k]`` for every probe position p.
 
     One pass over the data, whatever the number of apertures: blocks of probe
-    positions (dask chunks, or blocks of scan rows of NumPy data) are shared
-    among threads. In each block, :data:`_SUB_BLOCK` patterns at a time are copied
-    once, converted to float32 (float64 data stay float64) and transposed to
-    (pixels, patterns) in the same copy, then multiplied by the whole sparse
-    aperture matrix, which adds contiguous pixel rows; the copy stays in the
-    processor's cache.
+    positions (dask chunks, or blocks of scan rows of NumPy data) go to
+    threads, each running the compiled kernel of
+    :mod:`~hyperspy_rnmf.segmentation._aperture_sums` (it releases the GIL).
+    Products and sums are float32 (float64 for float64 data); integer data
+    are converted in the kernel, eight patterns at a time.
 
     Parameters
     ----------
@@ -216,31 +215,23 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
     -------
     numpy.ndarray, shape (n, *navigation array shape), float64
     """
+    from hyperspy_rnmf.segmentation._aperture_sums import ApertureSums
+
     data = signal.data
     n = apertures.shape[0]
-    dtype = np.float64 if data.dtype == np.float64 else np.float32
-    a = apertures.astype(dtype)
-    if hasattr(a, "tocsr"):
-        a = a.tocsr()
+    sums = ApertureSums(
+        apertures, np.float64 if data.dtype == np.float64 else np.float32
+    )
 
     def block_product(block):
         block = np.asarray(block)
-        n_patterns = block.shape[0] * block.shape[1]
-        flat = block.reshape(n_patterns, -1)
-        out = np.empty((n_patterns, n))
-        columns = np.empty((flat.shape[1], min(_SUB_BLOCK, n_patterns)), dtype=dtype)
-        for start in range(0, n_patterns, _SUB_BLOCK):
-            part = flat[start : start + _SUB_BLOCK]
-            buffer = columns[:, : part.shape[0]]
-            buffer[...] = part.T  # the only copy of the patterns
-            out[start : start + part.shape[0]] = (a @ buffer).T
-        return out.reshape(block.shape[:2] + (n,))
+        flat = block.reshape(block.shape[0] * block.shape[1], -1)
+        return sums(flat).reshape(block.shape[:2] + (n,))
 
     if not is_lazy(signal):
-        # blocks of whole scan rows shared among threads: the transposed
-        # copies run in parallel while the sparse products (which hold the
-        # GIL) take turns; measured 1.3-1.6 passes against 2.1-2.5 one block
-        # after another. No dask: its from_array copies the whole array.
+        # blocks of whole scan rows shared among threads, each written
+        # straight into the output (no dask: its from_array copies the
+        # whole array)
         from concurrent.futures import ThreadPoolExecutor
 
         pattern_size = max(1, int(np.prod(data.shape[2:])))
@@ -249,7 +240,12 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
         starts = range(0, data.shape[0], rows)
 
         def work(start):
-            out[start : start + rows] = block_product(data[start : start + rows])
+            block = np.asarray(data[start : start + rows])
+            target = out[start : start + rows]
+            sums(
+                block.reshape(target.shape[0] * target.shape[1], -1),
+                out=target.reshape(-1, n),
+            )
 
         with ThreadPoolExecutor(min(len(starts), os.cpu_count() or 1)) as pool:
             for _ in progress(
@@ -274,10 +270,8 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
     return np.moveaxis(out, -1, 0)
 
 
-# values per block of NumPy data, and patterns per copy-and-multiply step,
-# of :func:`signal_weighted_sums`
+# values per block of NumPy data in :func:`signal_weighted_sums`
 _BLOCK_SIZE = 2**22
-_SUB_BLOCK = 64
 
 
 # ----------------------------------------------------------- signal builders

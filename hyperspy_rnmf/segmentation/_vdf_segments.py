@@ -39,7 +39,9 @@ def vdf_images(signal, vectors, *, radius=None, background=True, show_progressba
 
     A sparse aperture matrix (one disc per vector, pixels weighted by the
     fraction of their area inside the disc) multiplies every pattern: the
-    cost is one read of the data whatever the number of vectors.
+    cost is one read of the data whatever the number of vectors (a compiled
+    kernel, on every core; see :func:`signal_weighted_sums
+    <hyperspy_rnmf.segmentation._common.signal_weighted_sums>`).
 
     Parameters
     ----------

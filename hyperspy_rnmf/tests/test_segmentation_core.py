@@ -406,10 +406,9 @@ def test_signal_weighted_sums_match_a_dense_product(monkeypatch, dtype, lazy):
 
     from hyperspy_rnmf.segmentation import _common
 
-    # blocks of 2 scan rows (10 patterns), sub-blocks of 4 patterns: blocks
-    # end inside a sub-block, the last block is short, threads share blocks
+    # blocks of 2 scan rows (10 patterns: one group of 8 and a short one),
+    # the last block is short, threads share blocks
     monkeypatch.setattr(_common, "_BLOCK_SIZE", 2 * 5 * 48)
-    monkeypatch.setattr(_common, "_SUB_BLOCK", 4)
     rng = np.random.default_rng(3)
     data = rng.integers(0, 500, (7, 5, 6, 8)).astype(dtype)
     before = data.copy()
@@ -426,6 +425,48 @@ def test_signal_weighted_sums_match_a_dense_product(monkeypatch, dtype, lazy):
     np.testing.assert_allclose(out, expected, rtol=rtol)
     assert out.dtype == np.float64 and out.shape == (9, 7, 5)
     np.testing.assert_array_equal(data, before)
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.uint8, np.int16, ">u2", bool, np.float32, np.float64]
+)
+@pytest.mark.parametrize("n_patterns", [1, 8, 13])
+def test_aperture_sums_match_a_dense_product(dtype, n_patterns):
+    from scipy import sparse
+
+    from hyperspy_rnmf.segmentation._aperture_sums import ApertureSums
+
+    rng = np.random.default_rng(4)
+    # a non-contiguous view (every other pixel) of the patterns
+    patterns = rng.integers(0, 2 if dtype is bool else 120, (n_patterns, 60))
+    patterns = patterns.astype(dtype)[:, ::2]
+    before = patterns.copy()
+    weights = sparse.random(7, 30, density=0.3, random_state=2, format="csr")
+    weights = weights.toarray()
+    weights[3] = 0  # an empty aperture
+    precision = np.float64 if patterns.dtype == np.float64 else np.float32
+    out = ApertureSums(weights, precision)(patterns)
+    expected = patterns.astype(np.float64) @ weights.T
+    rtol = 1e-12 if precision == np.float64 else 1e-5
+    np.testing.assert_allclose(out, expected, rtol=rtol, atol=1e-9)
+    assert out.dtype == np.float64 and out.shape == (n_patterns, 7)
+    np.testing.assert_array_equal(patterns, before)
+
+
+def test_aperture_sums_without_weights_and_bad_shape():
+    from scipy import sparse
+
+    from hyperspy_rnmf.segmentation._aperture_sums import ApertureSums
+
+    sums = ApertureSums(sparse.csr_matrix((3, 10)))
+    np.testing.assert_array_equal(sums(np.ones((4, 10))), np.zeros((4, 3)))
+    with pytest.raises(ValueError, match=r"`patterns` must have shape \(n, 10\)"):
+        sums(np.ones((4, 9)))
+    with pytest.raises(ValueError, match=r"`out` must be a float64 array of shape"):
+        sums(np.ones((4, 10)), out=np.empty((4, 2)))
+    out = np.full((4, 3), 7.0)
+    assert sums(np.ones((4, 10)), out=out) is out
+    np.testing.assert_array_equal(out, 0.0)
 
 
 @pytest.mark.parametrize("threads", [False, True])
