@@ -23,10 +23,12 @@ matrix and tensor factorizations", IEICE Trans. Fundamentals E92-A (2009) 708.
 import numpy as np
 
 
-def sweep_rows(V, gram, rhs, l1, l2, work, old):
+def sweep_rows(V, gram, rhs, l1, l2, work, old=None):
     """One HALS sweep over the rows of ``V`` for ``min 0.5 V^T G V - R^T V``.
 
-    Updates ``V`` in place and returns the squared norm of the update.
+    Updates ``V`` in place and returns the squared norm of the update, or
+    None without ``old`` (a work array for it): tracking the change costs three
+    of the sweep's eight operations on every row.
     """
     change = 0.0
     for j in range(V.shape[0]):
@@ -40,13 +42,15 @@ def sweep_rows(V, gram, rhs, l1, l2, work, old):
             work += l1
         if l2:
             work += l2 * row
-        np.copyto(old, row)
+        if old is not None:
+            np.copyto(old, row)
         work /= -denom
         work += row
         np.maximum(work, 0.0, out=row)
-        np.subtract(row, old, out=old)
-        change += float(old @ old)
-    return change
+        if old is not None:
+            np.subtract(row, old, out=old)
+            change += float(old @ old)
+    return change if old is not None else None
 
 
 def _accelerated_update(V, gram, rhs, l1, l2, work, old, max_sweeps):
@@ -56,6 +60,9 @@ def _accelerated_update(V, gram, rhs, l1, l2, work, old, max_sweeps):
     to ``max_sweeps`` sweeps are run per product, stopping once a sweep
     changes ``V`` by less than 10 % of the first sweep's change.
     """
+    if max_sweeps == 1:  # the change is not needed
+        sweep_rows(V, gram, rhs, l1, l2, work)
+        return
     first = sweep_rows(V, gram, rhs, l1, l2, work, old)
     for _ in range(max_sweeps - 1):
         if sweep_rows(V, gram, rhs, l1, l2, work, old) <= 0.01 * first:
@@ -134,7 +141,7 @@ def compressed_hals(
     sweeps_v = min(3, 1 + int(0.5 * cost_ratio))
     AVt_t = np.empty((k, M), dtype)
     work_u, work_v = np.empty(M, dtype), np.empty(N, dtype)
-    old_u, old_v = np.empty(M, dtype), np.empty(N, dtype)
+    old_v = np.empty(N, dtype)
     Uy, U_prev = Ut.copy(), np.empty_like(Ut)
     Vy, V_prev = V.copy(), np.empty_like(V)
     b_sq = float(np.einsum("ij,ij->", B, B, dtype=np.float64))
@@ -167,7 +174,7 @@ def compressed_hals(
             _extrapolate(Vy, V, V_prev, beta)
         np.matmul((B @ Vy.T).T, Qt, out=AVt_t)
         np.copyto(U_prev, Ut)
-        _accelerated_update(Ut, Vy @ Vy.T, AVt_t, l1_u, l2_u, work_u, old_u, 1)
+        _accelerated_update(Ut, Vy @ Vy.T, AVt_t, l1_u, l2_u, work_u, None, 1)
         if plain or restart:
             np.copyto(Uy, Ut)
         else:
