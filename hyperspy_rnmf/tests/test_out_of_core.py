@@ -213,6 +213,21 @@ def test_distributed_equals_eager(client):
 
 
 @pytest.mark.slow
+def test_vdf_stack_on_the_cluster_equals_numpy(client):
+    """The compiled aperture kernel of the VDF stack runs in the worker
+    processes (each compiles or loads it) and gives the NumPy result."""
+    from scipy import sparse
+
+    from hyperspy_rnmf.segmentation._common import signal_weighted_sums
+
+    data = np.random.default_rng(2).poisson(30, (7, 12) + SIG).astype(np.uint16)
+    apertures = sparse.random(5, int(np.prod(SIG)), density=0.3, random_state=3)
+    expected = signal_weighted_sums(hs.signals.Signal2D(data), apertures)
+    lazy = signal_weighted_sums(lazy_signal(data, ((3, 4), (5, 7))), apertures)
+    np.testing.assert_allclose(lazy, expected, rtol=1e-6)
+
+
+@pytest.mark.slow
 def test_result_survives_the_loss_of_a_worker(client):
     data, _, _ = planted_counts()
     factors, _ = eager_results(data)
