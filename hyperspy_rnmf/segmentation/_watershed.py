@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 
 from hyperspy_rnmf.segmentation._common import check_int, check_real
+from hyperspy_rnmf.segmentation._dynamics import deep_maxima
 
 THRESHOLD_METHODS = ("li", "otsu")
 
@@ -467,8 +468,8 @@ def _markers(mask, parts, n_parts, min_depth, min_distance, sampling):
     markers, n = ndi.label(maxima, structure=eight)
     # every part has at least one maximum: n == n_parts leaves nothing to do
     if n > n_parts and min_depth > 0:
-        markers, n = _deep_maxima(
-            np.log1p(distance), parts, n_parts, markers, n, -np.log1p(-min_depth)
+        markers, n = deep_maxima(
+            np.log1p(distance), mask, markers, n, -np.log1p(-min_depth)
         )
     if n > n_parts and min_distance > 0:
         markers = _merge_close_markers(markers, n, parts, min_distance, sampling)
@@ -478,77 +479,6 @@ def _markers(mask, parts, n_parts, min_depth, min_distance, sampling):
 def _part_of(parts, markers):
     """The part of the mask (its label in ``parts``) of each marker 1..n."""
     return label_maxima(parts, markers, int(markers.max())).astype(np.intp)
-
-
-_NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))
-
-
-def _deep_maxima(level, parts, n_parts, maxima, n, h):
-    """Keep the regional maxima of ``level`` whose dynamic is at least ``h``.
-
-    The dynamic of a maximum is its height above the highest saddle through
-    which it reaches a higher maximum (Grimaud 1992); the highest maximum of
-    every connected part of the mask is always kept. Saddles come from a
-    watershed of ``-level`` from the maxima of the parts that hold more than
-    one; maxima are then absorbed in order of decreasing saddle height
-    (union-find), which gives the same maxima as h-maxima
-    (``skimage.morphology.h_maxima``) at a fraction of the cost.
-    """
-    from skimage.segmentation import watershed
-
-    shared = np.bincount(_part_of(parts, maxima), minlength=n_parts + 1) > 1
-    flood = shared[parts]
-    basins = watershed(-level, maxima * flood, mask=flood, connectivity=2)
-    top = np.concatenate([[-np.inf], label_maxima(level, maxima, n)])
-    a_list, b_list, s_list = [], [], []
-    rows, cols = basins.shape
-    for dr, dc in _NEIGHBOURS:
-        r_a = slice(0, rows - dr)
-        r_b = slice(dr, rows)
-        c_a = slice(max(0, -dc), cols - max(0, dc))
-        c_b = slice(max(0, dc), cols - max(0, -dc))
-        la, lb = basins[r_a, c_a], basins[r_b, c_b]
-        sel = (la != lb) & (la > 0) & (lb > 0)
-        if sel.any():
-            a_list.append(la[sel])
-            b_list.append(lb[sel])
-            s_list.append(np.minimum(level[r_a, c_a][sel], level[r_b, c_b][sel]))
-    deep = np.zeros(n + 1, dtype=bool)
-    parent = list(range(n + 1))
-    peak_of = list(range(n + 1))  # label of the highest maximum of a root
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    if a_list:
-        a = np.concatenate(a_list)
-        b = np.concatenate(b_list)
-        s = np.concatenate(s_list)
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        key = lo.astype(np.int64) * (n + 1) + hi
-        order = np.lexsort((s, key))
-        key, s, lo, hi = key[order], s[order], lo[order], hi[order]
-        last = np.r_[key[1:] != key[:-1], True]  # highest saddle of each pair
-        lo, hi, s = lo[last].tolist(), hi[last].tolist(), s[last]
-        for i in np.argsort(-s, kind="stable").tolist():
-            ra, rb = find(lo[i]), find(hi[i])
-            if ra == rb:
-                continue
-            pa, pb = peak_of[ra], peak_of[rb]
-            if (top[pa], -pa) < (top[pb], -pb):  # ra: the higher one
-                ra, rb, pa, pb = rb, ra, pb, pa
-            if top[pb] - s[i] >= h:
-                deep[pb] = True
-            parent[rb] = ra
-    for i in range(1, n + 1):  # the top of every part
-        if find(i) == i:
-            deep[peak_of[i]] = True
-    lookup = np.zeros(n + 1, dtype=np.int32)
-    lookup[deep] = np.arange(1, int(deep.sum()) + 1, dtype=np.int32)
-    return lookup[maxima], int(deep.sum())
 
 
 def _merge_close_markers(markers, n, parts, min_distance, sampling):

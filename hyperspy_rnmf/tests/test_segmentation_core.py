@@ -496,3 +496,80 @@ def test_watershed_maps_equal_one_map_at_a_time(monkeypatch, threads):
             )
         np.testing.assert_array_equal(labels, expected)
         assert info == expected_info
+
+
+# ------------------------------------------------------ dynamics of maxima
+def _dynamics_by_definition(level, mask, maxima, n):
+    """Dynamic of every maximum from its definition: the drop to the highest
+    level at which its upper-level component (8-connected, inside the mask)
+    reaches a higher maximum (equal height: a smaller label); inf when it
+    never does."""
+    from scipy import ndimage as ndi
+
+    top = np.array([-np.inf] + [level[maxima == i].max() for i in range(1, n + 1)])
+    out = np.full(n + 1, np.inf)
+    for i in range(1, n + 1):
+        higher = [j for j in range(1, n + 1) if (top[j], -j) > (top[i], -i)]
+        for s in np.unique(level[mask])[::-1]:  # from the top down
+            if s > top[i]:
+                continue
+            comp, _ = ndi.label(mask & (level >= s), structure=np.ones((3, 3)))
+            own = comp[maxima == i][0]
+            if any(own == comp[maxima == j][0] for j in higher):
+                out[i] = top[i] - s
+                break
+    return out
+
+
+def test_deep_maxima_keeps_the_planted_peaks():
+    from hyperspy_rnmf.segmentation._dynamics import deep_maxima
+
+    # a ridge along one row: peaks 10, 8, 5 and 8 (a tie with the second
+    # peak); saddles 6, 4.5 and 3; and a separate part with one low peak
+    row = np.array([1, 10, 6, 8, 4.5, 5, 3, 8, 1, 0, 2, 0], dtype=float)
+    level = np.tile(row, (3, 1))
+    mask = level > 0
+    maxima = np.zeros(level.shape, int)
+    for label, col in enumerate((1, 3, 5, 7, 10), start=1):
+        maxima[:, col] = label
+    # dynamics: 10 -> inf; 8 -> 2 (saddle 6); 5 -> 0.5 (saddle 4.5); the
+    # second 8 ties with the first, which has the smaller label, and reaches
+    # it over the saddle 3 -> 5; 2 -> inf (alone in its part)
+    expected = _dynamics_by_definition(level, mask, maxima, 5)
+    np.testing.assert_allclose(expected[1:], [np.inf, 2, 0.5, 5, np.inf])
+    for h, kept in (
+        (0.4, [1, 2, 3, 4, 5]),
+        (1.0, [1, 2, 4, 5]),
+        (2.5, [1, 4, 5]),
+        (6.0, [1, 5]),
+    ):
+        markers, m = deep_maxima(level, mask, maxima, 5, h)
+        assert m == len(kept)
+        np.testing.assert_array_equal(
+            markers[0, [1, 3, 5, 7, 10]],
+            [kept.index(i) + 1 if i in kept else 0 for i in range(1, 6)],
+        )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_deep_maxima_match_the_definition_on_random_maps(seed):
+    from scipy import ndimage as ndi
+    from skimage.morphology import local_maxima
+
+    from hyperspy_rnmf.segmentation._dynamics import deep_maxima
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(6, 16)), int(rng.integers(6, 16)))
+    # integer heights: many plateaus and equal saddles
+    level = np.round(ndi.gaussian_filter(rng.random(shape), 1.0) * 40)
+    mask = level > np.quantile(level, 0.3)
+    maxima = local_maxima(level, connectivity=2, allow_borders=True) & mask
+    labels, n = ndi.label(maxima, structure=np.ones((3, 3)))
+    dynamics = _dynamics_by_definition(level, mask, labels, n)
+    for h in (0.5, 1.5, 3.0):
+        markers, m = deep_maxima(level, mask, labels, n, h)
+        kept = dynamics[1:] >= h
+        assert m == int(kept.sum())
+        expected = np.zeros(n + 1, int)
+        expected[1:][kept] = np.arange(1, m + 1)
+        np.testing.assert_array_equal(markers, expected[labels])
