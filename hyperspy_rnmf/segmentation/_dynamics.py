@@ -28,13 +28,9 @@ import numpy as np
 def _kernel():
     import numba
 
-    @numba.njit(nogil=True, cache=True)
-    def find(parent, i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    # one function without closures: numba's disk cache misses functions
+    # that close over other compiled functions (measured: a miss in every
+    # new process)
     @numba.njit(nogil=True, cache=True)
     def deep_flags(level, order, maxima, top, h):
         rows, cols = level.shape
@@ -54,8 +50,14 @@ def _kernel():
                     q = r * cols + c
                     if q == p or parent[q] < 0:
                         continue
-                    ra = find(parent, p)
-                    rb = find(parent, q)
+                    ra = p  # the roots, with path halving
+                    while parent[ra] != ra:
+                        parent[ra] = parent[parent[ra]]
+                        ra = parent[ra]
+                    rb = q
+                    while parent[rb] != rb:
+                        parent[rb] = parent[parent[rb]]
+                        rb = parent[rb]
                     if ra == rb:
                         continue
                     pa = peak[ra]
