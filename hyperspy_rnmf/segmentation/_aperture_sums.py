@@ -25,10 +25,6 @@ import functools
 
 import numpy as np
 
-#: patterns interleaved per step (the accumulators of one aperture fill one
-#: 256-bit register in float32)
-_GROUP = 8
-
 
 @functools.cache
 def _kernel():
@@ -133,6 +129,8 @@ class ApertureSums:
         # one compiled kernel per dtype (C order; blocks of a signal's data
         # are C-contiguous after the reshape to (patterns, pixels) anyway)
         patterns = np.ascontiguousarray(patterns)
-        buffer = np.zeros(n_pixels * _GROUP, dtype=self.dtype)
+        # eight patterns interleaved, one per accumulator of the kernel (in
+        # float32 they fill one 256-bit register)
+        buffer = np.zeros(n_pixels * 8, dtype=self.dtype)
         _kernel()(patterns, self._indptr, self._pixels, self._weights, buffer, out)
         return out

@@ -223,10 +223,14 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
         apertures, np.float64 if data.dtype == np.float64 else np.float32
     )
 
-    def block_product(block):
+    def block_product(block, out=None):
+        """Sums of a block of scan rows, (rows, columns, n); written into
+        ``out`` (a C-contiguous float64 array of that shape) if given."""
         block = np.asarray(block)
-        flat = block.reshape(block.shape[0] * block.shape[1], -1)
-        return sums(flat).reshape(block.shape[:2] + (n,))
+        shape = block.shape[:2] + (n,)
+        flat = block.reshape(shape[0] * shape[1], -1)
+        target = None if out is None else out.reshape(-1, n)
+        return sums(flat, out=target).reshape(shape)
 
     if not is_lazy(signal):
         # blocks of whole scan rows shared among threads, each written
@@ -240,12 +244,7 @@ def signal_weighted_sums(signal, apertures, show_progressbar=False):
         starts = range(0, data.shape[0], rows)
 
         def work(start):
-            block = np.asarray(data[start : start + rows])
-            target = out[start : start + rows]
-            sums(
-                block.reshape(target.shape[0] * target.shape[1], -1),
-                out=target.reshape(-1, n),
-            )
+            block_product(data[start : start + rows], out[start : start + rows])
 
         with ThreadPoolExecutor(min(len(starts), os.cpu_count() or 1)) as pool:
             for _ in progress(

@@ -32,13 +32,18 @@ def _kernel():
     # that close over other compiled functions (measured: a miss in every
     # new process)
     @numba.njit(nogil=True, cache=True)
-    def deep_flags(level, order, maxima, top, h):
+    def deep_flags(level, order, maxima, n, h):
         rows, cols = level.shape
         parent = np.full(rows * cols, -1, np.int64)
         peak = np.zeros(rows * cols, np.int64)  # highest maximum of a root
         flat_level = level.ravel()
         flat_max = maxima.ravel()
-        deep = np.zeros(top.size, np.bool_)
+        top = np.full(n + 1, -np.inf)  # height of each maximum
+        for t in range(order.size):
+            p = order[t]
+            if flat_max[p] > 0 and flat_level[p] > top[flat_max[p]]:
+                top[flat_max[p]] = flat_level[p]
+        deep = np.zeros(n + 1, np.bool_)
         for t in range(order.size):
             p = order[t]
             parent[p] = p
@@ -110,10 +115,7 @@ def deep_maxima(level, mask, maxima, n, h):
     maxima = np.ascontiguousarray(maxima, dtype=np.int64)
     pixels = np.flatnonzero(mask.ravel())
     order = pixels[np.argsort(-level.ravel()[pixels], kind="stable")]
-    top = np.full(n + 1, -np.inf)
-    inside = maxima > 0
-    np.maximum.at(top, maxima[inside], level[inside])
-    deep = _kernel()(level, order, maxima, top, float(h))
+    deep = _kernel()(level, order, maxima, int(n), float(h))
     lookup = np.zeros(n + 1, dtype=np.int32)
     lookup[deep] = np.arange(1, int(deep.sum()) + 1, dtype=np.int32)
     return lookup[maxima], int(deep.sum())
