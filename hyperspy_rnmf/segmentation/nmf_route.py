@@ -477,28 +477,27 @@ def segment_decomposition(
         raise ValueError("There are no components to segment (0 factors).")
     min_size = check_int(min_size, "min_size", 1)
     min_dominance = check_real(min_dominance, "min_dominance", 0, 1)
-    if min_distance is not None:
-        min_distance = check_real(min_distance, "min_distance", 0)
     if not isinstance(mean_patterns, bool):
         raise ValueError(
             f"`mean_patterns` must be True or False, got {mean_patterns!r}."
         )
     if mean_patterns and signal is None:
         mean_patterns = False
-    watershed_options = scan_options(
-        scan_axes,
-        min_size=min_size,
-        min_distance=min_distance,
-        threshold=threshold,
-        min_depth=min_depth,
-        boundary=boundary,
-        max_size=max_size,
-        min_intensity=min_intensity,
-        exclude_border=exclude_border,
+    # every watershed parameter validated (and normalised) before any work
+    watershed_options = check_watershed_parameters(
+        **scan_options(
+            scan_axes,
+            min_size=min_size,
+            min_distance=min_distance,
+            threshold=threshold,
+            min_depth=min_depth,
+            boundary=boundary,
+            max_size=max_size,
+            min_intensity=min_intensity,
+            exclude_border=exclude_border,
+        )
     )
     min_distance = watershed_options["min_distance"]
-    # validate every watershed parameter before any work
-    check_watershed_parameters(**watershed_options)
 
     merged_f, merged_l, groups, _, _ = merge_components(
         f,
