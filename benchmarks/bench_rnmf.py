@@ -8,9 +8,10 @@ For each k, in one run:
 
 * scikit-learn ``NMF(init="nndsvdar", solver="cd", max_iter=200)``: time and
   final error;
-* RandomizedNMF with default settings: time, error, passes over the data;
-* the time RandomizedNMF needs to reach the same or a lower error (defaults
-  first, then smaller ``tol`` until it gets there);
+* RandomizedNMF with default settings (NNDSVDar start), and with
+  ``init='spa'``: time, error, passes over the data, phases found;
+* the time RandomizedNMF needs to reach the same or a lower error (larger
+  ``tol`` first, then smaller until it gets there);
 * one pass over the data, ``X @ Omega`` with a random ``Omega`` of
   ``k + oversample`` columns: the floor any method that reads the data pays;
 * peak memory of RandomizedNMF in a fresh process, relative to the data size.
@@ -137,57 +138,64 @@ def bench(k, nav, sig, repeats):
     row["sk_iter"] = sk.n_iter_
     row["sk_cos"] = match_components(sk.components_, truth["factors"]).min()
 
-    row["def_time"], (model, W) = median_time(
-        lambda: fit_rnmf(X, n_components=k, random_state=0), repeats
-    )
-    row["def_err"] = relative_error(X, W, model.components_)
-    row["def_passes"] = model.n_passes_
-    row["def_iter"] = model.n_iter_
-    row["def_cos"] = match_components(model.components_, truth["factors"]).min()
+    for prefix, options in (("def", {}), ("spa", {"init": "spa"})):
+        rnmf_rows(row, prefix, X, k, truth, options, repeats)
+    row["peak_mb"], row["data_mb"] = peak_memory(X, k)
+    return row
 
-    row["match_time"], row["match_err"], row["match_tol"] = None, None, None
+
+def rnmf_rows(row, prefix, X, k, truth, options, repeats):
+    """Time, error, passes and phases of RandomizedNMF with ``options``, and
+    the time it needs to reach scikit-learn's error (smaller ``tol`` until it
+    gets there)."""
+    row[f"{prefix}_time"], (model, W) = median_time(
+        lambda: fit_rnmf(X, n_components=k, random_state=0, **options), repeats
+    )
+    row[f"{prefix}_err"] = relative_error(X, W, model.components_)
+    row[f"{prefix}_passes"] = model.n_passes_
+    row[f"{prefix}_iter"] = model.n_iter_
+    row[f"{prefix}_cos"] = match_components(model.components_, truth["factors"]).min()
+    row[f"{prefix}_match"] = None, None, None
     for tol in (1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6):
         t, (model, W) = median_time(
             lambda tol=tol: fit_rnmf(
-                X, n_components=k, random_state=0, tol=tol, max_iter=5000
+                X, n_components=k, random_state=0, tol=tol, max_iter=5000, **options
             ),
             repeats,
         )
         err = relative_error(X, W, model.components_)
         if err <= row["sk_err"]:
-            row["match_time"], row["match_err"], row["match_tol"] = t, err, tol
+            row[f"{prefix}_match"] = t, err, tol
             break
-    row["peak_mb"], row["data_mb"] = peak_memory(X, k)
-    return row
 
 
 def report(rows):
     lines = [
         "| k | data | one pass (s) | scikit-learn NMF: time (s) / rel. error | "
-        "RandomizedNMF defaults: time (s) / rel. error / passes | time in passes | "
+        "RandomizedNMF start | time (s) / rel. error / passes | time in passes | "
         "RNMF to reach scikit-learn's error: time (s) (tol) | speed-up at equal error | "
         "peak memory / data size |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        speedup = r["sk_time"] / r["match_time"] if r["match_time"] else float("nan")
-        match = (
-            f"{r['match_time']:.2f} (tol={r['match_tol']:g})"
-            if r["match_time"]
-            else "not reached"
-        )
-        lines.append(
-            f"| {r['k']} | {r['shape'][0]} x {r['shape'][1]} float32 | {r['pass']:.3f} | "
-            f"{r['sk_time']:.1f} / {r['sk_err']:.6f} | "
-            f"{r['def_time']:.2f} / {r['def_err']:.6f} / {r['def_passes']} | "
-            f"{r['def_time'] / r['pass']:.1f} | {match} | {speedup:.0f}x | "
-            f"{r['peak_mb'] / r['data_mb']:.2f} |"
-        )
+        for prefix, start in (("def", "nndsvdar (default)"), ("spa", "init='spa'")):
+            t_match, _, tol = r[f"{prefix}_match"]
+            speedup = f"{r['sk_time'] / t_match:.0f}x" if t_match else "-"
+            match = f"{t_match:.2f} (tol={tol:g})" if t_match else "not reached"
+            memory = f"{r['peak_mb'] / r['data_mb']:.2f}" if prefix == "def" else "-"
+            lines.append(
+                f"| {r['k']} | {r['shape'][0]} x {r['shape'][1]} float32 | "
+                f"{r['pass']:.3f} | {r['sk_time']:.1f} / {r['sk_err']:.6f} | {start} | "
+                f"{r[f'{prefix}_time']:.2f} / {r[f'{prefix}_err']:.6f} / "
+                f"{r[f'{prefix}_passes']} | {r[f'{prefix}_time'] / r['pass']:.1f} | "
+                f"{match} | {speedup} | {memory} |"
+            )
     lines.append("")
     lines.append(
         "Worst cosine between a planted phase pattern and its factor: "
         + ", ".join(
-            f"k={r['k']}: RNMF {r['def_cos']:.4f}, scikit-learn {r['sk_cos']:.4f}"
+            f"k={r['k']}: RNMF {r['def_cos']:.4f} (init='spa' {r['spa_cos']:.4f}), "
+            f"scikit-learn {r['sk_cos']:.4f}"
             for r in rows
         )
     )
@@ -204,7 +212,7 @@ def main(argv=None):
     rows = []
     for k in args.ks:
         rows.append(bench(k, nav, sig, args.repeats))
-        print(report(rows[-1:]).splitlines()[-3], flush=True)
+        print("\n".join(report(rows[-1:]).splitlines()[2:4]), flush=True)
     table = report(rows)
     print("\n" + table)
     return table

@@ -35,7 +35,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hyperspy_rnmf._hals import compressed_hals, sweep_rows
-from hyperspy_rnmf._init import INIT_METHODS, nndsvd_from_sketch, random_init
+from hyperspy_rnmf._init import (
+    INIT_METHODS,
+    nndsvd_from_sketch,
+    random_init,
+    spa_from_sketch,
+)
 from hyperspy_rnmf._nnls import nnls_gram
 from hyperspy_rnmf._operand import NumpyOperand
 from hyperspy_rnmf._sketch import qb_sketch
@@ -112,9 +117,13 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     n_components : int or None, default None
         Number of components ``k``, in ``[1, min(X.shape)]``. None uses
         ``min(X.shape)``.
-    init : {'nndsvdar', 'nndsvd', 'nndsvda', 'random', 'custom'}, default 'nndsvdar'
+    init : {'nndsvdar', 'nndsvd', 'nndsvda', 'spa', 'random', 'custom'}, \
+default 'nndsvdar'
         Initialisation, computed from the sketch (no pass over the data).
-        'custom' uses the ``W`` and ``H`` passed to :meth:`fit`.
+        'spa' starts from the purest samples (successive projection
+        algorithm): on data with pure probe positions it finds the phases
+        more often, and in fewer iterations, than the NNDSVD starts (see the
+        user guide). 'custom' uses the ``W`` and ``H`` passed to :meth:`fit`.
     oversample : int, default 10
         Extra random directions of the sketch: its size is
         ``min(n_components + oversample, min(X.shape))``.
@@ -382,6 +391,8 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             U, V = (H0.T.copy(), W0.T.copy()) if sketch.transposed else (W0, H0)
         elif self.init == "random":
             U, V = random_init(shape_u, shape_v, k, mean, rng)
+        elif self.init == "spa":
+            U, V = spa_from_sketch(sketch.Q, sketch.B, k, sketch.transposed)
         else:
             U, V = nndsvd_from_sketch(sketch.Q, sketch.B, k, self.init, mean, rng)
         if sketch.transposed:

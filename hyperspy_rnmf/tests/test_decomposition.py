@@ -81,12 +81,14 @@ def test_algorithm_keyword_options_and_return_info():
         output_dimension=K,
         oversample=5,
         n_power_iter=0,
+        init="spa",
         random_state=1,
         return_info=True,
         print_info=False,
     )
     assert isinstance(estimator, RandomizedNMF)
     assert estimator.oversample == 5 and estimator.n_power_iter == 0
+    assert estimator.init == "spa"
     assert estimator.n_components_ == K
 
 
@@ -192,14 +194,16 @@ def test_reproject_fills_masked_entries(reproject):
         np.testing.assert_allclose(model.data, s.data, atol=1e-4 * s.data.max())
 
 
+@pytest.mark.parametrize("init", ["nndsvdar", "spa"])
 @pytest.mark.parametrize("lazy", [False, True])
-def test_poisson_normalisation(lazy):
+def test_poisson_normalisation(lazy, init):
     s, _, H = make_signal(noise=True, lazy=lazy, dtype=np.float32)
     before = np.array(s.data)
     s.decomposition(
         "rnmf",
         output_dimension=K,
         normalize_poissonian_noise=True,
+        init=init,
         random_state=0,
         print_info=False,
     )
@@ -213,11 +217,14 @@ def test_poisson_normalisation(lazy):
     assert abs(model.sum() / before.sum() - 1) < 0.02
 
 
-def test_poisson_normalisation_with_masks_matches_manual_weighting():
+@pytest.mark.parametrize("init", ["nndsvdar", "spa"])
+def test_poisson_normalisation_with_masks_matches_manual_weighting(init):
     s, _, _ = make_signal(noise=True)
     sig_mask = np.zeros(SIG, dtype=bool)
     sig_mask[0, 0] = True
-    options = dict(output_dimension=K, random_state=0, tol=1e-8, max_iter=5000)
+    options = dict(
+        output_dimension=K, init=init, random_state=0, tol=1e-8, max_iter=5000
+    )
     s.decomposition(
         "rnmf",
         normalize_poissonian_noise=True,

@@ -109,10 +109,13 @@ def test_overlap_maps_find_a_planted_overlap_exactly():
     assert pairs.metadata.Overlap.pairs == [[0, 1]]
 
 
-def test_scan_errors_equal_independent_fits_from_the_same_sketch():
+@pytest.mark.parametrize("options", [{}, {"init": "spa"}])
+def test_scan_errors_equal_independent_fits_from_the_same_sketch(options):
     s, _ = planted(3)
     ks = [2, 3, 4, 5]
-    result = scan_components(s, ks, random_state=7, warm_start=False, tol=1e-4)
+    result = scan_components(
+        s, ks, random_state=7, warm_start=False, tol=1e-4, **options
+    )
     X = s.data.reshape(-1, int(np.prod(SIG)))
     from hyperspy_rnmf._operand import NumpyOperand
 
@@ -129,7 +132,7 @@ def test_scan_errors_equal_independent_fits_from_the_same_sketch():
     seed = int(rng.randint(2**31 - 1))
     norm = np.sqrt(np.sum(X.astype(np.float64) ** 2))
     for i, k in enumerate(ks):
-        single = RandomizedNMF(k, random_state=7, tol=1e-4)
+        single = RandomizedNMF(k, random_state=7, tol=1e-4, **options)
         single.n_features_in_ = X.shape[1]
         single._fit_sketch(operand, sketch, k, np.random.RandomState(seed))
         assert result.relative_error[i] == pytest.approx(
@@ -194,6 +197,10 @@ def test_decomposition_without_output_dimension_chooses_k(caplog):
         algorithm=RandomizedNMF(random_state=0), return_info=True, print_info=False
     )
     assert estimator.n_components_ == 4
+    estimator = s.decomposition(
+        "rnmf", random_state=0, init="spa", return_info=True, print_info=False
+    )
+    assert estimator.n_components_ == 4 and estimator.init == "spa"
 
 
 def test_suggest_k_fallbacks():

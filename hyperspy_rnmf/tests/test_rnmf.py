@@ -9,11 +9,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hyperspy_rnmf import RandomizedNMF
+from hyperspy_rnmf._init import spa_from_sketch
+from hyperspy_rnmf.datasets import synthetic_4dstem
 from hyperspy_rnmf.matching import match_components, relative_error
 from hyperspy_rnmf.tests.helpers import separable_product
 
 
-@parametrize_with_checks([RandomizedNMF(n_components=2)])
+@parametrize_with_checks(
+    [RandomizedNMF(n_components=2), RandomizedNMF(n_components=2, init="spa")]
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -153,12 +157,77 @@ def test_convergence_warning():
         RandomizedNMF(3, max_iter=2, tol=0, random_state=0).fit(X)
 
 
-@pytest.mark.parametrize("init", ["nndsvd", "nndsvda", "nndsvdar", "random"])
+@pytest.mark.parametrize("init", ["nndsvd", "nndsvda", "nndsvdar", "spa", "random"])
 def test_inits_reach_the_same_fit(init):
     X, _, H0 = separable_product(200, 150, 3, random_state=12)
     model = RandomizedNMF(3, init=init, tol=1e-7, max_iter=3000, random_state=0)
     model.fit(X)
     assert match_components(model.components_, H0).min() > 0.999
+
+
+@pytest.mark.parametrize("shape", [(200, 150), (150, 200)])
+def test_spa_start_is_the_pure_samples(shape):
+    # Separable data: SPA on the sketch picks one pure sample per component,
+    # so the start is already the exact factorization, before any HALS.
+    X, _, H0 = separable_product(*shape, 4, random_state=21)
+    transposed = X.shape[0] < X.shape[1]
+    A = X.T if transposed else X
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(A @ rng.standard_normal((A.shape[1], 9)))[0]
+    U, V = spa_from_sketch(Q, Q.T @ A, 4, transposed)
+    W, H = (V.T, U.T) if transposed else (U, V)
+    assert match_components(H, H0).min() > 0.9999
+    assert relative_error(X, W, H) < 1e-8
+
+
+def test_spa_start_with_fewer_dimensions_than_components():
+    # rank-2 data, 3 components: SPA finds 2 samples, the third starts at zero
+    X, _, H0 = separable_product(60, 40, 2, random_state=22)
+    Q = np.linalg.qr(X.T @ np.random.default_rng(0).standard_normal((60, 5)))[0]
+    U, V = spa_from_sketch(Q, Q.T @ X.T, 3, True)
+    assert U.shape == (40, 3) and V.shape == (3, 60)
+    assert not U[:, 2].any() and not V[2].any()
+    assert match_components(U[:, :2].T, H0).min() > 0.9999
+
+
+@pytest.fixture(scope="module")
+def shared_beam_phases():
+    """5 planted phases sharing a strong direct beam, on which the NNDSVD start
+    of this random_state ends with phases mixed into each other."""
+    s, truth = synthetic_4dstem(5, (40, 30), (64, 64), random_state=4)
+    return s.data.reshape(1200, -1), truth["factors"]
+
+
+def fitted(X, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = RandomizedNMF(5, random_state=0, **options)
+        W = model.fit_transform(X)
+    return model, relative_error(X, W, model.components_)
+
+
+def test_spa_finds_phases_that_the_nndsvd_start_mixes(shared_beam_phases):
+    X, H0 = shared_beam_phases
+    nndsvdar, err_nndsvdar = fitted(X)
+    spa, err_spa = fitted(X, init="spa")
+    assert match_components(nndsvdar.components_, H0).min() < 0.9
+    assert match_components(spa.components_, H0).min() > 0.99
+    assert err_spa < 0.9 * err_nndsvdar
+
+
+@pytest.mark.parametrize("shape", [(150, 90), (90, 150)])
+def test_spa_dask_equals_numpy(shape):
+    X, _, _ = separable_product(*shape, 3, random_state=8)
+    noisy = np.random.default_rng(2).poisson(40 * X).astype(np.float64)
+    options = dict(init="spa", random_state=0, tol=1e-6, max_iter=2000)
+    eager = RandomizedNMF(3, **options)
+    W_eager = eager.fit_transform(noisy)
+    lazy = RandomizedNMF(3, **options)
+    W_lazy = lazy.fit_transform(da.from_array(noisy, chunks=(37, 40)))
+    np.testing.assert_allclose(
+        lazy.components_, eager.components_, rtol=1e-4, atol=1e-7
+    )
+    np.testing.assert_allclose(W_lazy, W_eager, rtol=1e-4, atol=1e-6 * W_eager.max())
 
 
 def test_custom_init():

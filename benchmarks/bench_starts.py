@@ -1,0 +1,156 @@
+"""How often NMF finds every planted phase, by start: NNDSVDar, random, SPA.
+
+NMF has local minima. On 4D-STEM data the phases share a strong direct beam
+and a diffuse background, so the first NNDSVD factor (the mean pattern) is
+close to all of them and the fit can end with phases mixed into each other.
+This benchmark counts, over planted datasets
+(:func:`hyperspy_rnmf.datasets.synthetic_4dstem`, 1200 probe positions x
+64 x 64 pixels, Poisson counts, k = 4..12 phases, seeds 1..4, sharp and wide
+grain boundaries; and, when ``../shared/data`` is there, 4 cubes built from
+5 real SPED patterns of silver grains), the datasets on which every planted
+phase is found (worst cosine between a planted pattern and its matched factor
+> 0.95), for:
+
+* scikit-learn ``NMF(init="nndsvdar", solver="cd", max_iter=200)``;
+* RandomizedNMF defaults (``init='nndsvdar'``);
+* RandomizedNMF ``init='random'``;
+* RandomizedNMF ``init='spa'``.
+
+It prints one row per group of datasets: phases found, mean relative error
+and total time for each method. Timings are noisy on shared machines: compare
+within one run.
+
+Usage::
+
+    python benchmarks/bench_starts.py            # 44 datasets (~5 min)
+    python benchmarks/bench_starts.py --quick    # 10 datasets
+"""
+
+import argparse
+import os
+import pathlib
+import time
+import warnings
+
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR",
+    str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "numba"),
+)
+
+import numpy as np  # noqa: E402
+from sklearn.decomposition import NMF  # noqa: E402
+
+from hyperspy_rnmf import RandomizedNMF  # noqa: E402
+from hyperspy_rnmf.datasets import synthetic_4dstem  # noqa: E402
+from hyperspy_rnmf.matching import match_components, relative_error  # noqa: E402
+
+METHODS = {
+    "scikit-learn nndsvdar": lambda k: NMF(
+        k, init="nndsvdar", solver="cd", max_iter=200, random_state=0
+    ),
+    "RNMF defaults": lambda k: RandomizedNMF(k, random_state=0),
+    "RNMF init='random'": lambda k: RandomizedNMF(k, init="random", random_state=0),
+    "RNMF init='spa'": lambda k: RandomizedNMF(k, init="spa", random_state=0),
+}
+
+
+def run(X, factors, make):
+    model = make(factors.shape[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        W = model.fit_transform(X)
+        elapsed = time.perf_counter() - t0
+    found = match_components(model.components_, factors).min() > 0.95
+    return found, relative_error(X, W, model.components_), elapsed
+
+
+SHARED = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def synthetic_cubes(k, boundary, seeds):
+    """Planted cubes of :func:`synthetic_4dstem`: yields ``(X, factors)``."""
+    for seed in seeds:
+        s, truth = synthetic_4dstem(
+            k, (40, 30), (64, 64), boundary=boundary, random_state=seed
+        )
+        yield s.data.reshape(s.axes_manager.navigation_size, -1), truth["factors"]
+
+
+def real_grain_cubes(seeds):
+    """Cubes from 5 real SPED patterns of silver grains on their label maps.
+
+    The patterns and labels are the NordTEMhub 2024 SPED-Ag data in
+    ``../shared/data`` (CC BY 4.0); the labels are subsampled 2x and blurred
+    (Gaussian, sigma 1.5 probe positions) so that neighbouring grains overlap,
+    then Poisson counts are drawn (2e4 per pattern). Yields ``(X, factors)``.
+    """
+    import hyperspy.api as hs
+    from scipy.ndimage import gaussian_filter
+
+    folder = SHARED / "sped_ag_grains"
+    patterns = hs.load(folder / "SPED_Ag_labels_sum_signal.hspy").data
+    labels = hs.load(folder / "SPED_Ag_labels.hspy").data
+    factors = patterns.reshape(len(patterns), -1).astype(np.float64)
+    factors /= factors.sum(axis=1, keepdims=True)
+    maps = np.stack([gaussian_filter(m.astype(float), 1.5)[::2, ::2] for m in labels])
+    maps /= np.maximum(maps.sum(axis=0, keepdims=True), 1e-12)
+    expected = 2e4 * maps.reshape(len(maps), -1).T @ factors
+    for seed in seeds:
+        X = np.random.default_rng(seed).poisson(expected).astype(np.float32)
+        yield X, factors
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10 datasets")
+    args = parser.parse_args(argv)
+    ks, seeds = ((4, 8), (1, 2)) if args.quick else ((4, 6, 8, 10, 12), (1, 2, 3, 4))
+    groups = {"sharp boundaries": 1.5, "wide boundaries": 4.0}
+    lines = [
+        "| datasets | k | "
+        + " | ".join(f"{name}: found / mean error / time (s)" for name in METHODS)
+        + " |",
+        "|---|---|" + "---|" * len(METHODS),
+    ]
+    totals = {name: [0, 0, 0.0] for name in METHODS}
+    cases = [
+        (group, k, lambda k=k, b=boundary: synthetic_cubes(k, b, seeds))
+        for group, boundary in groups.items()
+        for k in ks
+    ]
+    if (SHARED / "sped_ag_grains").is_dir():
+        cases.append(("real Ag grain patterns", 5, lambda: real_grain_cubes(seeds)))
+    for group, k, cubes in cases:
+        cells = {name: [0, [], 0.0] for name in METHODS}
+        for X, factors in cubes():
+            for name, make in METHODS.items():
+                found, err, elapsed = run(X, factors, make)
+                cells[name][0] += found
+                cells[name][1].append(err)
+                cells[name][2] += elapsed
+        for name, (found, errs, elapsed) in cells.items():
+            totals[name][0] += found
+            totals[name][1] += len(errs)
+            totals[name][2] += elapsed
+        lines.append(
+            f"| {group} | {k} | "
+            + " | ".join(
+                f"{found}/{len(errs)} / {np.mean(errs):.5f} / {elapsed:.1f}"
+                for found, errs, elapsed in cells.values()
+            )
+            + " |"
+        )
+        print(lines[-1], flush=True)
+    lines.append(
+        "| **all** | | "
+        + " | ".join(f"**{f}/{n}** / / {t:.1f}" for f, n, t in totals.values())
+        + " |"
+    )
+    table = "\n".join(lines)
+    print("\n" + table)
+    return table
+
+
+if __name__ == "__main__":
+    main()
