@@ -24,7 +24,9 @@ The suggested k is the knee of e(k) found by the kneedle algorithm (Satopaa et
 al. 2011, ``kneed.KneeLocator``, convex, decreasing, sensitivity 1): the k
 after which adding components stops paying. If kneedle finds no knee (fewer
 than three k values or a straight curve), the k of largest discrete
-curvature of e(k) is used, and the reason says so.
+curvature of e(k) is used, and the reason says so. For count data (Poisson
+noise model), a knee whose r_real still shows a missing component moves up to
+the smallest k whose r_real shows none (:func:`correct_for_structure`).
 
 With ``normalize_poissonian_noise`` the metrics are those of the weighted data
 that are factorized.
@@ -105,6 +107,47 @@ def suggest_k(k_values, errors):
             "largest curvature of e(k) (kneedle found no knee)"
         )
     return int(ks[int(np.argmin(errors))]), "smallest e(k) (fewer than 3 k values)"
+
+
+#: Moran's I of the Poisson-scaled r_real above which a residual map shows
+#: regions (a missing component), and below which it shows none. Planted data
+#: of the tests and of ``benchmarks/bench_kscan.py``: 0.81-0.95 with a
+#: component missing, below 0.06 from the planted k on.
+STRUCTURE_LEFT = 0.5
+STRUCTURE_NONE = 0.15
+
+
+def correct_for_structure(k_values, knee, rule, structure, noise_ratio):
+    """Move the knee of e(k) up while r_real still shows a missing component.
+
+    Structure left in r_real means that more components are needed (Werbrouck
+    et al. 2025). When phases share most of their signal (a strong direct
+    beam), the curve e(k) bends before the last phases are added, and its
+    knee comes too early. If r_real at the knee has clear spatial structure
+    (Moran's I > ``STRUCTURE_LEFT``) while the residual is at least at the
+    level of the Poisson noise (``noise_ratio``, total |residual| over its
+    Poisson expectation, >= 0.5: not noise-free data, whose tiny residual has
+    a meaningless structure), the suggestion becomes the smallest larger k
+    whose r_real has none (Moran's I < ``STRUCTURE_NONE``), if there is one.
+
+    Returns
+    -------
+    suggested : int
+    rule : str
+        ``rule`` unchanged, or the reason for the move.
+    """
+    ks = list(k_values)
+    i = ks.index(knee)
+    if not (structure[i] > STRUCTURE_LEFT and noise_ratio[i] >= 0.5):
+        return knee, rule
+    for j in range(i + 1, len(ks)):
+        if structure[j] < STRUCTURE_NONE:
+            return ks[j], (
+                f"{rule} at k = {knee} left spatial structure in r_real (Moran's I "
+                f"{structure[i]:.2f}); k = {ks[j]} is the smallest larger k without "
+                f"({structure[j]:.2f})"
+            )
+    return knee, rule
 
 
 def _image_metrics(data, model):
@@ -283,6 +326,14 @@ def scan_matrix(
         name: np.asarray(values, dtype=np.float64) for name, values in metrics.items()
     }
     suggested, rule = suggest_k(ks, metrics["mean_abs_error"])
+    if noise == "poisson":
+        noise_ratio = [
+            models[k]["row_abs"].sum() / max(models[k]["row_expected"].sum(), 1e-300)
+            for k in ks
+        ]
+        suggested, rule = correct_for_structure(
+            ks, suggested, rule, metrics["spatial_structure"], noise_ratio
+        )
     shown = [k for k in ks if abs(k - suggested) <= 1]
     values = ", ".join(
         f"e({k})={metrics['mean_abs_error'][ks.index(k)]:.4g}" for k in shown

@@ -11,7 +11,12 @@ from hyperspy_rnmf import RandomizedNMF
 from hyperspy_rnmf._sketch import qb_sketch
 from hyperspy_rnmf.datasets import synthetic_4dstem
 from hyperspy_rnmf.diagnostics import overlap_maps, residual_maps
-from hyperspy_rnmf.kscan import KScanResult, scan_components, suggest_k
+from hyperspy_rnmf.kscan import (
+    KScanResult,
+    correct_for_structure,
+    scan_components,
+    suggest_k,
+)
 from hyperspy_rnmf.matching import match_components
 from hyperspy_rnmf.rnmf import check_data_stats
 from hyperspy_rnmf.tests.helpers import separable_product
@@ -45,6 +50,31 @@ def test_suggested_k_is_the_planted_k(k, noise):
         i = list(result.k_values).index(k)
         assert result.spatial_structure[i] < 0.15
         assert result.spatial_structure[i - 1] > 0.5
+
+
+def test_structure_left_at_an_early_knee_moves_the_suggestion_up():
+    # six phases sharing a strong direct beam: e(k) bends at k = 5, where
+    # r_real still shows the sixth phase's grains
+    s, _ = synthetic_4dstem(6, (30, 24), (32, 32), random_state=1)
+    result = scan_components(s, random_state=0)
+    assert suggest_k(result.k_values, result.mean_abs_error)[0] == 5
+    assert result.suggested_k == 6
+    assert "at k = 5 left spatial structure in r_real" in result.reason
+
+
+@pytest.mark.parametrize(
+    "structure, noise_ratio, expected",
+    [
+        ([0.9, 0.9, 0.7, 0.1, 0.0], [3, 2, 1.5, 1.0, 1.0], 4),  # moved up
+        ([0.9, 0.9, 0.4, 0.1, 0.0], [3, 2, 1.5, 1.0, 1.0], 3),  # little structure
+        ([0.9, 0.9, 0.7, 0.3, 0.2], [3, 2, 1.5, 1.0, 1.0], 3),  # no k without
+        ([0.9, 0.9, 0.7, 0.1, 0.0], [3, 2, 0.1, 0.1, 0.1], 3),  # noise-free data
+    ],
+)
+def test_correct_for_structure(structure, noise_ratio, expected):
+    k, rule = correct_for_structure([1, 2, 3, 4, 5], 3, "knee", structure, noise_ratio)
+    assert k == expected
+    assert (rule == "knee") == (expected == 3)
 
 
 def test_residual_maps_show_the_missing_component():
