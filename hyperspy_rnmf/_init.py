@@ -142,7 +142,7 @@ def spa_from_sketch(Q, B, rank, transposed):
         sums = Q @ B.sum(axis=1)
     # Samples with no signal (a sum at round-off level, or below a millionth of
     # the brightest) would become noise of enormous norm: they are not picked.
-    usable = sums > 1e-6 * max(float(sums.max()), 0.0) if sums.size else sums > 0
+    usable = sums > 1e-6 * max(float(sums.max()), 0.0)
     coords /= np.where(usable, sums, np.inf)[:, None]
     picked = spa_select(coords, rank)
     if transposed:

@@ -111,7 +111,7 @@ def suggest_k(k_values, errors):
 
 #: Moran's I of the Poisson-scaled r_real above which a residual map shows
 #: regions (a missing component), and below which it shows none. Planted data
-#: of the tests and of ``benchmarks/bench_kscan.py``: 0.81-0.95 with a
+#: of the tests and of ``benchmarks/bench_kscan.py``: 0.81-0.96 with a
 #: component missing, below 0.06 from the planted k on.
 STRUCTURE_LEFT = 0.5
 STRUCTURE_NONE = 0.15
