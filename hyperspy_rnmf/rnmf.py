@@ -121,9 +121,11 @@ class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 default 'nndsvdar'
         Initialisation, computed from the sketch (no pass over the data).
         'spa' starts from the purest samples (successive projection
-        algorithm): on data with pure probe positions it finds the phases
-        more often, and in fewer iterations, than the NNDSVD starts (see the
-        user guide). 'custom' uses the ``W`` and ``H`` passed to :meth:`fit`.
+        algorithm): on data with pure probe positions and k close to the
+        number of phases it finds the phases more often, and in fewer
+        iterations, than the NNDSVD starts; with k well above it, it is
+        slower (see the user guide). 'custom' uses the ``W`` and ``H`` passed
+        to :meth:`fit`.
     oversample : int, default 10
         Extra random directions of the sketch: its size is
         ``min(n_components + oversample, min(X.shape))``.
