@@ -153,7 +153,6 @@ def rnmf_rows(row, prefix, X, k, truth, options, repeats):
     )
     row[f"{prefix}_err"] = relative_error(X, W, model.components_)
     row[f"{prefix}_passes"] = model.n_passes_
-    row[f"{prefix}_iter"] = model.n_iter_
     row[f"{prefix}_cos"] = match_components(model.components_, truth["factors"]).min()
     row[f"{prefix}_match"] = None, None, None
     for tol in (1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6):

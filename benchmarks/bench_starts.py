@@ -34,6 +34,7 @@ Usage::
 import argparse
 import os
 import pathlib
+import sys
 import time
 import warnings
 
@@ -42,8 +43,11 @@ os.environ.setdefault(
     str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "numba"),
 )
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
 import hyperspy.api as hs  # noqa: E402
 import numpy as np  # noqa: E402
+from _sped_like import DATA, load_real, sped_like  # noqa: E402
 from sklearn.decomposition import NMF  # noqa: E402
 
 from hyperspy_rnmf import RandomizedNMF, scan_components  # noqa: E402
@@ -90,9 +94,6 @@ def run(X, factors, make):
     return found, relative_error(X, W, model.components_), elapsed
 
 
-SHARED = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-
-
 def synthetic_cubes(k, boundary, seeds):
     """Planted cubes of :func:`synthetic_4dstem`: yields ``(X, factors)``."""
     for seed in seeds:
@@ -105,18 +106,16 @@ def synthetic_cubes(k, boundary, seeds):
 def real_grain_cubes(seeds):
     """Cubes from 5 real SPED patterns of silver grains on their label maps.
 
-    The patterns and labels are the NordTEMhub 2024 SPED-Ag data in
-    ``../shared/data`` (CC BY 4.0); the labels are subsampled 2x and blurred
-    (Gaussian, sigma 1.5 probe positions) so that neighbouring grains overlap,
-    then Poisson counts are drawn (2e4 per pattern). Yields ``(X, factors)``.
+    The patterns and labels are the NordTEMhub 2024 SPED-Ag data read by
+    :func:`_sped_like.load_real` (CC BY 4.0); the labels are subsampled 2x and
+    blurred (Gaussian, sigma 1.5 probe positions) so that neighbouring grains
+    overlap, then Poisson counts are drawn (2e4 per pattern). Yields
+    ``(X, factors)``.
     """
     from scipy.ndimage import gaussian_filter
 
-    folder = SHARED / "sped_ag_grains"
-    patterns = hs.load(folder / "SPED_Ag_labels_sum_signal.hspy").data
-    labels = hs.load(folder / "SPED_Ag_labels.hspy").data
-    factors = patterns.reshape(len(patterns), -1).astype(np.float64)
-    factors /= factors.sum(axis=1, keepdims=True)
+    patterns, labels, _, _ = load_real()
+    factors = patterns.reshape(len(patterns), -1)
     maps = np.stack([gaussian_filter(m.astype(float), 1.5)[::2, ::2] for m in labels])
     maps /= np.maximum(maps.sum(axis=0, keepdims=True), 1e-12)
     expected = 2e4 * maps.reshape(len(maps), -1).T @ factors
@@ -143,7 +142,7 @@ def main(argv=None):
         for group, boundary in groups.items()
         for k in ks
     ]
-    if (SHARED / "sped_ag_grains").is_dir():
+    if DATA.is_dir():
         cases.append(("real Ag grain patterns", 5, lambda: real_grain_cubes(seeds)))
     for group, k, cubes in cases:
         cells = {name: [0, [], 0.0] for name in METHODS}
@@ -173,7 +172,7 @@ def main(argv=None):
     )
     table = "\n".join(lines)
     print("\n" + table)
-    if (SHARED / "sped_ag_grains").is_dir():
+    if DATA.is_dir():
         print("\n" + over_specified())
     return table
 
@@ -186,8 +185,6 @@ def over_specified(ks=(6, 8, 12)):
     pixels) factorized with k = 6 (its pure components) and more, as the NMF
     segmentation route does.
     """
-    from _sped_like import sped_like
-
     s, _ = sped_like(counts=20000.0, blur=1.0, random_state=0)
     X = s.data.reshape(s.axes_manager.navigation_size, -1)
     lines = [

@@ -174,7 +174,7 @@ def compressed_hals(
             _extrapolate(Vy, V, V_prev, beta)
         np.matmul((B @ Vy.T).T, Qt, out=AVt_t)
         np.copyto(U_prev, Ut)
-        _accelerated_update(Ut, Vy @ Vy.T, AVt_t, l1_u, l2_u, work_u, None, 1)
+        sweep_rows(Ut, Vy @ Vy.T, AVt_t, l1_u, l2_u, work_u)
         if plain or restart:
             np.copyto(Uy, Ut)
         else:
