@@ -116,9 +116,10 @@ def _task_residual(chunk, prep, rows, loadings, components, expected):
 def _task_scan(chunk, prep, scan):
     block = _prepare_shared(chunk, *prep)
     stacked, bounds, grams, l1, l2, expected = scan
+    _, row_scale, (_, col_scale, _, _) = prep
     with single_blas_thread():
         loadings, stats, rows, cols = _scan_block(
-            block, stacked, bounds, grams, l1, l2, expected
+            block, stacked, bounds, grams, l1, l2, expected, (row_scale, col_scale)
         )
     row_parts = (
         loadings,

@@ -421,8 +421,9 @@ class NumpyOperand:
         -------
         models : list of (loadings, row_abs, col_abs, sum_squares, row_expected)
             ``row_expected`` (the |residual| expected from Poisson noise
-            around the last model of ``components_list``, the same for all)
-            is None unless ``expected``.
+            around the last model of ``components_list``, the same for all;
+            for Poisson-normalised data, the counts' expectation on the
+            normalised scale) is None unless ``expected``.
         data_rows, data_cols : numpy.ndarray
             Row sums (n_rows,) and column sums (n_cols,) of the data.
         """
@@ -442,8 +443,10 @@ class NumpyOperand:
         whole = self._whole()
         blocks = [(0, m, whole)] if whole is not None else self._blocks()
         for start, stop, block in blocks:
+            rows_scale = None if self.row_scale is None else self.row_scale[start:stop]
+            scales = (rows_scale, self.col_scale)  # undo the Poisson weights
             loadings, stats, rows, cols = _scan_block(
-                block, stacked, bounds, grams, l1, l2, expected
+                block, stacked, bounds, grams, l1, l2, expected, scales
             )
             for entry, W, stat in zip(out, loadings, stats, strict=False):
                 entry[0][start:stop] = W
@@ -468,8 +471,13 @@ def _stack_components(components_list, dtype):
     return stacked, bounds, grams
 
 
-def _scan_block(block, stacked, bounds, grams, l1, l2, expected=False):
-    """Per component set: NNLS loadings of the block and residual statistics."""
+def _scan_block(block, stacked, bounds, grams, l1, l2, expected=False, scales=None):
+    """Per component set: NNLS loadings of the block and residual statistics.
+
+    ``scales`` (row factors of the block, column factors) undo the Poisson
+    normalisation for the expected |residual| (see
+    :func:`~hyperspy_rnmf._residuals.residual_stats`).
+    """
     from hyperspy_rnmf._residuals import residual_stats
 
     rhs = (block @ stacked.T).astype(np.float64)
@@ -481,6 +489,7 @@ def _scan_block(block, stacked, bounds, grams, l1, l2, expected=False):
         block,
         [(W, stacked[a:b]) for W, (a, b) in zip(loadings, bounds, strict=False)],
         expected="last" if expected else False,
+        scales=scales,
     )
     rows = block.sum(axis=1, dtype=np.float64)
     cols = block.sum(axis=0, dtype=np.float64)

@@ -49,7 +49,7 @@ def poisson_mad(mean, out=None, work=None, mask=None):
     return out
 
 
-def residual_stats(block, models, expected=False):
+def residual_stats(block, models, expected=False, scales=None):
     """Row and column sums of ``|R|`` and the sum of ``R^2`` for several models.
 
     ``R = block - W H`` for every ``(W, H)`` in ``models``. The block is read
@@ -70,6 +70,11 @@ def residual_stats(block, models, expected=False):
         mean counts), shared by all models: the exponentials of
         :func:`poisson_mad` cost more than everything else here, so a scan
         over many k computes them once.
+    scales : tuple of (numpy.ndarray or None, numpy.ndarray or None), optional
+        Row factors (rows,) and column factors (n,) by which the block was
+        divided (Poisson normalisation): the expected |residual| is then that
+        of the counts ``model * row * col``, divided back by ``row * col``,
+        so that it is on the scale of the block.
 
     Returns
     -------
@@ -110,7 +115,12 @@ def residual_stats(block, models, expected=False):
             if expected is True or (expected == "last" and i == last):
                 m = mad[:rows]
                 np.maximum(p, 0, out=m)
+                factors = _piece_factors(scales, start, stop, dtype)
+                for factor in factors:
+                    m *= factor  # back to counts
                 poisson_mad(m, m, work[:rows], mask[:rows])
+                for factor in factors:
+                    m /= factor
                 result[3][start:stop] = m.sum(axis=1)
             elif expected == "last":
                 result[3][start:stop] = results[last][3][start:stop]
@@ -123,6 +133,19 @@ def residual_stats(block, models, expected=False):
             np.add.reduce(p, axis=0, out=col_sum)
             result[1] += col_sum
     return [tuple(r) for r in results]
+
+
+def _piece_factors(scales, start, stop, dtype):
+    """The row and column factors of rows ``start:stop`` as broadcastable arrays."""
+    if scales is None:
+        return ()
+    rows, cols = scales
+    factors = []
+    if rows is not None:
+        factors.append(np.asarray(rows[start:stop], dtype=dtype)[:, None])
+    if cols is not None:
+        factors.append(np.asarray(cols, dtype=dtype))
+    return tuple(factors)
 
 
 def morans_i(image):

@@ -29,7 +29,8 @@ noise model), a knee whose r_real still shows a missing component moves up to
 the smallest k whose r_real shows none (:func:`correct_for_structure`).
 
 With ``normalize_poissonian_noise`` the metrics are those of the weighted data
-that are factorized.
+that are factorized; the Poisson expectation of the structure score is that
+of the counts, weighted like the data, so the correction applies there too.
 """
 
 import logging
@@ -246,8 +247,8 @@ def scan_matrix(
         Options of the fits (its ``n_components`` is ignored).
     show_progressbar : bool or None
     noise : {'poisson', 'gaussian'} or None
-        Noise model of the structure score (None: 'gaussian' for weighted
-        data, else 'poisson').
+        Noise model of the structure score (None: 'poisson'; for weighted
+        data the Poisson expectation is that of the counts, weighted alike).
     warm_start : bool, default True
         Start the fit for k from the fit for k - 1 plus one new NNDSVD pair
         (when k - 1 was scanned), instead of from scratch.
@@ -298,7 +299,7 @@ def scan_matrix(
             )
             start += k
     if noise is None:
-        noise = "gaussian" if matrix is not None and matrix.poisson else "poisson"
+        noise = "poisson"
     if noise not in ("poisson", "gaussian"):
         raise ValueError(f"`noise` must be 'poisson' or 'gaussian', got {noise!r}.")
     components = [normalize_rows(fits[k][1]) for k in ks]
@@ -618,11 +619,14 @@ def scan_components(
         Progress bar over k (and over the passes on lazy data); None follows
         HyperSpy's preference.
     noise : {'poisson', 'gaussian'} or None
-        Noise model of ``spatial_structure``: with 'poisson' (default for
-        count data) Moran's I is computed on r_real divided by the |residual|
+        Noise model of ``spatial_structure``: with 'poisson' (the default,
+        None) Moran's I is computed on r_real divided by the |residual|
         expected from Poisson noise around the model, so that the varying
         intensity of the patterns does not count as structure; with
-        'gaussian' (default with ``normalize_poissonian_noise``) on r_real.
+        ``normalize_poissonian_noise`` the expectation is that of the counts
+        ``model * row weight * column weight``, divided by the same weights
+        as the data. With 'gaussian' it is computed on r_real itself (data
+        that are not counts).
     warm_start : bool, default True
         Start each k from the fit for k - 1 plus the k-th NNDSVD pair of the
         sketch: several times fewer iterations than independent starts, and

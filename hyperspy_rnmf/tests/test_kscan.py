@@ -62,6 +62,41 @@ def test_structure_left_at_an_early_knee_moves_the_suggestion_up():
     assert "at k = 5 left spatial structure in r_real" in result.reason
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_weighted_scan_scores_structure_against_the_counts_noise(lazy):
+    # With normalize_poissonian_noise the same rule holds: the expectation is
+    # that of the counts, weighted like the data (measured on this dataset
+    # before that: scores 0.54-0.99 at every k, so no correction applied).
+    s, _ = synthetic_4dstem(6, (30, 24), (32, 32), random_state=1)
+    s = s.as_lazy() if lazy else s
+    result = scan_components(
+        s, range(1, 10), random_state=0, normalize_poissonian_noise=True
+    )
+    structure = dict(zip(result.k_values, result.spatial_structure, strict=True))
+    assert structure[5] > 0.5
+    assert max(structure[k] for k in range(6, 10)) < 0.15
+    assert result.suggested_k == 6, result.metrics_table()
+
+
+def test_expected_residual_of_weighted_blocks_is_that_of_the_counts():
+    from hyperspy_rnmf._residuals import poisson_mad, residual_stats
+
+    rng = np.random.default_rng(0)
+    W, H = rng.random((30, 2)), rng.random((2, 40))
+    a, b = 1 + 9 * rng.random(30), 1 + 4 * rng.random(40)
+    counts = rng.poisson(3 * (W @ H) * np.outer(a, b)).astype(np.float64)
+    block = counts / np.outer(a, b)
+    model = (3 * W, H)  # the model of the weighted data
+    (plain,) = residual_stats(block, [model], expected=True)
+    (weighted,) = residual_stats(block, [model], expected=True, scales=(a, b))
+    direct = poisson_mad(3 * (W @ H) * np.outer(a, b)) / np.outer(a, b)
+    np.testing.assert_allclose(weighted[3], direct.sum(axis=1), rtol=1e-12)
+    np.testing.assert_array_equal(weighted[0], plain[0])  # |residual| unchanged
+    (rows_only,) = residual_stats(block, [model], expected=True, scales=(a, None))
+    direct = poisson_mad(3 * (W @ H) * a[:, None]) / a[:, None]
+    np.testing.assert_allclose(rows_only[3], direct.sum(axis=1), rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     "structure, noise_ratio, expected",
     [
