@@ -12,6 +12,7 @@ own algorithms put them, so ``get_decomposition_model``,
 import logging
 
 from hyperspy_rnmf._signal_matrix import SignalMatrix
+from hyperspy_rnmf._validation import check_signal
 from hyperspy_rnmf.rnmf import RandomizedNMF
 
 _logger = logging.getLogger(__name__)
@@ -165,6 +166,7 @@ def rnmf_decomposition(
     >>> s.learning_results.factors.shape, s.learning_results.loadings.shape
     ((1024, 3), (320, 3))
     """
+    check_signal(signal)
     used = {name: kwargs.pop(name) for name in list(kwargs) if name in _NOT_USED}
     _check_not_used(used)
     if reproject not in _REPROJECT:

@@ -24,10 +24,12 @@ import numpy as np
 
 from hyperspy_rnmf._axes import copy_axes, map_signal
 from hyperspy_rnmf._residuals import morans_i
+from hyperspy_rnmf._validation import check_signal
 
 
 def _decomposition_model(signal, components):
     """Factors (n_sig, k) and loadings (n_nav, k) of the requested components."""
+    check_signal(signal)
     lr = signal.learning_results
     if lr.factors is None or lr.loadings is None:
         raise ValueError(
@@ -180,6 +182,7 @@ def overlap_maps(signal, threshold=0.3, components=None):
         raise TypeError(f"`threshold` must be a number, got {threshold!r}.")
     if not 0 < threshold < 1:
         raise ValueError(f"`threshold` must be in (0, 1), got {threshold!r}.")
+    check_signal(signal)
     lr = signal.learning_results
     if lr.loadings is None:
         raise ValueError(

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from hyperspy_rnmf import _azimuthal
+from hyperspy_rnmf._validation import check_signal
 from hyperspy_rnmf.signals._common import _new_signal, _progress, _real
 from hyperspy_rnmf.signals.epdf import (
     PLAIN_ANGSTROM,
@@ -116,6 +117,7 @@ def integrate_azimuthal(
     >>> bool(abs(q_peak - 2.0) < iq.axes_manager[0].scale)
     True
     """
+    check_signal(signal)
     if signal.axes_manager.signal_dimension != 2:
         raise ValueError(
             "`signal` must have two signal dimensions (diffraction patterns), got "
@@ -336,6 +338,7 @@ def integrate_decomposition_factors(signal, **kwargs):
     ValueError
         ``signal`` has no decomposition results.
     """
+    check_signal(signal)
     if getattr(signal.learning_results, "factors", None) is None:
         raise ValueError(
             "`signal` has no decomposition results: run "

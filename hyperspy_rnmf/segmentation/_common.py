@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from hyperspy_rnmf._axes import copy_axes
+from hyperspy_rnmf._validation import check_signal
 
 
 # --------------------------------------------------------------- validation
@@ -95,12 +96,7 @@ def is_lazy(signal):
 
 def check_scan_signal(signal, name="signal"):
     """A HyperSpy signal with a 2D scan and at least one signal dimension."""
-    from hyperspy.signal import BaseSignal
-
-    if not isinstance(signal, BaseSignal):
-        raise TypeError(
-            f"`{name}` must be a HyperSpy signal, got {type(signal).__name__}."
-        )
+    check_signal(signal, name)
     nav = signal.axes_manager.navigation_dimension
     if nav != 2:
         raise ValueError(

@@ -40,3 +40,31 @@ def test_import_stays_cheap():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("rnmf_decomposition", {"output_dimension": 2}),
+        ("residual_maps", {}),
+        ("overlap_maps", {}),
+        ("integrate_azimuthal", {"reciprocal_pixel_size": 0.01}),
+        ("integrate_decomposition_factors", {"reciprocal_pixel_size": 0.01}),
+        ("segment_decomposition", {}),
+        ("segment_vdf", {}),
+    ],
+)
+def test_functions_of_a_signal_name_a_tuple_passed_instead(name, kwargs):
+    """``synthetic_4dstem`` returns ``(signal, truth)``: passing the tuple on
+    gets a TypeError that says what to do, not an AttributeError."""
+    from hyperspy_rnmf.datasets import synthetic_4dstem
+
+    pair = synthetic_4dstem(2, (6, 5), (8, 8), random_state=0)
+    with pytest.raises(
+        TypeError, match=r"`signal` must be a HyperSpy signal, got tuple .*unpack"
+    ):
+        getattr(hyperspy_rnmf, name)(pair, **kwargs)
+    with pytest.raises(
+        TypeError, match=r"`signal` must be a HyperSpy signal, got ndarray\.$"
+    ):
+        getattr(hyperspy_rnmf, name)(pair[0].data, **kwargs)
