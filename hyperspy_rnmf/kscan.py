@@ -121,9 +121,8 @@ STRUCTURE_NONE = 0.15
 #: Moran's I of the larger k a k may be and still count as having reached it.
 #: The score of one k varies by about 0.03 (one standard deviation) between
 #: sketches; on the SPED-like cube of ``benchmarks/bench_suggest_k.py`` (real
-#: silver grain patterns, 6 phases) it is 0.07-0.18 at the right k, and
-#: increases again above it (unweighted NMF spends extra components on the
-#: brightest positions).
+#: silver grain patterns, 6 phases) it is 0.07-0.18 at the right k and rises
+#: again above it (to about 0.3 at k = 12, unweighted scans).
 STRUCTURE_MARGIN = 0.05
 
 
