@@ -1,0 +1,60 @@
+"""BLAS thread limits: one thread inside, the user's setting back afterwards."""
+
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import dask.array as da
+import numpy as np
+import pytest
+from threadpoolctl import ThreadpoolController
+
+from hyperspy_rnmf import RandomizedNMF
+from hyperspy_rnmf._threads import single_blas_thread
+
+
+@pytest.fixture
+def two_blas_threads():
+    """BLAS on two threads for the test (whatever the machine's default)."""
+    controller = ThreadpoolController().select(user_api="blas")
+    if not controller.lib_controllers:
+        pytest.skip("no BLAS library that threadpoolctl can control")
+    limiter = controller.limit(limits=2)
+    yield controller
+    limiter.restore_original_limits()
+
+
+def counts(controller):
+    return [lib.get_num_threads() for lib in controller.lib_controllers]
+
+
+def test_limit_entered_from_many_threads_at_once_is_restored(two_blas_threads):
+    inside = []
+
+    def task(i):
+        with single_blas_thread():
+            time.sleep(random.Random(i).random() * 0.002)
+            inside.append(counts(two_blas_threads))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(task, range(200)))
+    assert all(set(c) == {1} for c in inside)
+    assert set(counts(two_blas_threads)) == {2}
+
+
+def test_limit_is_reentrant(two_blas_threads):
+    with single_blas_thread():
+        with single_blas_thread():
+            assert set(counts(two_blas_threads)) == {1}
+        assert set(counts(two_blas_threads)) == {1}
+    assert set(counts(two_blas_threads)) == {2}
+
+
+def test_lazy_fit_leaves_the_users_blas_threads_alone(two_blas_threads):
+    """Dask runs the passes' tasks on several threads, each inside the
+    limit: the process used to stay on one BLAS thread afterwards."""
+    rng = np.random.default_rng(0)
+    X = da.from_array(rng.random((4000, 500)).astype(np.float32), chunks=(50, -1))
+    for seed in range(3):
+        RandomizedNMF(4, random_state=seed, max_iter=20).fit(X)
+        assert set(counts(two_blas_threads)) == {2}
