@@ -50,6 +50,7 @@ def test_limit_is_reentrant(two_blas_threads):
     assert set(counts(two_blas_threads)) == {2}
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_lazy_fit_leaves_the_users_blas_threads_alone(two_blas_threads):
     """Dask runs the passes' tasks on several threads, each inside the
     limit: the process used to stay on one BLAS thread afterwards."""
