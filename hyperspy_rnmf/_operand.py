@@ -67,6 +67,15 @@ class BlockStats:
         self.argbad = None
 
 
+def _available_cores():
+    """Cores this process may run on (the affinity mask where there is one)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def _rows_per_piece(n_cols, itemsize):
     return max(1, CACHE_BYTES // max(1, n_cols * itemsize))
 
@@ -226,49 +235,110 @@ class NumpyOperand:
         )
         return np.asarray(self.data) if plain else None
 
-    def _blocks(self):
-        """Yield ``(start, stop, float_block)`` over the selected rows.
-
-        The block is a view of the data when no conversion is needed, else a
-        reused buffer: consumers must not keep it.
-        """
+    def _bounds(self):
         n = self.shape[0]
+        return [
+            (start, min(start + self.block_rows, n))
+            for start in range(0, n, self.block_rows)
+        ]
+
+    def _block(self, start, stop, buffers):
+        """Rows ``start:stop`` as a float block.
+
+        A view of the data when no conversion is needed, else written into
+        ``buffers`` (a dict, filled on first use and reused: fresh large
+        allocations cost page faults on every pass).
+        """
+        if self.rows is None:
+            block = self.data[start:stop]
+        else:
+            if "gathered" not in buffers:
+                buffers["gathered"] = np.empty(
+                    (self.block_rows, self.data.shape[1]), self.data.dtype
+                )
+            block = np.take(
+                self.data,
+                self.rows[start:stop],
+                axis=0,
+                out=buffers["gathered"][: stop - start],
+            )
         convert = (
             self.dtype != self.data.dtype
             or self.cols is not None
             or self.col_scale is not None
             or self.row_scale is not None
         )
-        gathered = converted = None
-        for start in range(0, n, self.block_rows):
-            stop = min(start + self.block_rows, n)
-            if self.rows is None:
-                block = self.data[start:stop]
-            else:
-                if gathered is None:
-                    gathered = np.empty(
-                        (self.block_rows, self.data.shape[1]), self.data.dtype
-                    )
-                block = np.take(
-                    self.data,
-                    self.rows[start:stop],
-                    axis=0,
-                    out=gathered[: stop - start],
-                )
-            if not convert:
-                yield start, stop, block
-                continue
-            if converted is None:
-                converted = np.empty((self.block_rows, self.shape[1]), self.dtype)
-            out = converted[: stop - start]
-            if self.cols is not None:
-                block = block[:, self.cols]
-            np.copyto(out, block, casting="unsafe")
-            if self.col_scale is not None:
-                out /= self.col_scale
-            if self.row_scale is not None:
-                out /= self.row_scale[start:stop, None].astype(self.dtype)
-            yield start, stop, out
+        if not convert:
+            return block
+        if "converted" not in buffers:
+            buffers["converted"] = np.empty(
+                (self.block_rows, self.shape[1]), self.dtype
+            )
+        out = buffers["converted"][: stop - start]
+        if self.cols is not None:
+            block = block[:, self.cols]
+        np.copyto(out, block, casting="unsafe")
+        if self.col_scale is not None:
+            out /= self.col_scale
+        if self.row_scale is not None:
+            out /= self.row_scale[start:stop, None].astype(self.dtype)
+        return out
+
+    def _blocks(self):
+        """Yield ``(start, stop, float_block)`` over the selected rows.
+
+        The block is a view of the data or a reused buffer: consumers must
+        not keep it.
+        """
+        buffers = {}
+        for start, stop in self._bounds():
+            yield start, stop, self._block(start, stop, buffers)
+
+    def _map_blocks(self, func):
+        """Yield ``(start, stop, func(start, stop, block))`` in block order,
+        the blocks converted and processed on several threads.
+
+        For the passes made of many small operations (NNLS solves, residual
+        statistics), which NumPy runs on one core: each thread works on its
+        own blocks with one BLAS thread, like dask's threads on chunks, and
+        the caller accumulates the results in block order, so the results
+        are the same whatever the number of threads (one BLAS thread also
+        when there is one block or one core: BLAS kernels round differently
+        with different thread counts). ``func`` must not keep the block. At
+        most ``2 x threads`` results wait to be consumed.
+        """
+        import collections
+        import queue
+        from concurrent.futures import ThreadPoolExecutor
+
+        bounds = self._bounds()
+        workers = min(_available_cores(), len(bounds))
+        if workers <= 1:
+            with single_blas_thread():
+                for start, stop, block in self._blocks():
+                    yield start, stop, func(start, stop, block)
+            return
+        free = queue.SimpleQueue()
+        for _ in range(workers):
+            free.put({})
+
+        def run(start, stop):
+            buffers = free.get()
+            try:
+                return func(start, stop, self._block(start, stop, buffers))
+            finally:
+                free.put(buffers)
+
+        with single_blas_thread(), ThreadPoolExecutor(workers) as pool:
+            pending = collections.deque()
+            for start, stop in bounds:
+                pending.append((start, stop, pool.submit(run, start, stop)))
+                if len(pending) > 2 * workers:
+                    a, b, future = pending.popleft()
+                    yield a, b, future.result()
+            while pending:
+                a, b, future = pending.popleft()
+                yield a, b, future.result()
 
     def sums(self, row_keep=None, col_keep=None):
         """Row sums over kept columns (every row) and column sums over kept rows.
@@ -398,11 +468,14 @@ class NumpyOperand:
         row_expected = np.empty(self.shape[0]) if expected else None
         col_abs = np.zeros(self.shape[1])
         squares = 0.0
-        for start, stop, block in self._blocks():
+
+        def block_stats(start, stop, block):
             with single_blas_thread():
-                (stats,) = residual_stats(
+                return residual_stats(
                     block, [(loadings[start:stop], components)], expected=expected
-                )
+                )[0]
+
+        for start, stop, stats in self._map_blocks(block_stats):
             row_abs[start:stop] = stats[0]
             col_abs += stats[1]
             squares += stats[2]
@@ -440,14 +513,14 @@ class NumpyOperand:
             for a, b in bounds
         ]
         data_rows, data_cols = np.empty(m), np.zeros(n)
-        whole = self._whole()
-        blocks = [(0, m, whole)] if whole is not None else self._blocks()
-        for start, stop, block in blocks:
+
+        def scan_block(start, stop, block):
             rows_scale = None if self.row_scale is None else self.row_scale[start:stop]
             scales = (rows_scale, self.col_scale)  # undo the Poisson weights
-            loadings, stats, rows, cols = _scan_block(
-                block, stacked, bounds, grams, l1, l2, expected, scales
-            )
+            return _scan_block(block, stacked, bounds, grams, l1, l2, expected, scales)
+
+        for start, stop, result in self._map_blocks(scan_block):
+            loadings, stats, rows, cols = result
             for entry, W, stat in zip(out, loadings, stats, strict=False):
                 entry[0][start:stop] = W
                 entry[1][start:stop] = stat[0]

@@ -59,3 +59,29 @@ def test_lazy_fit_leaves_the_users_blas_threads_alone(two_blas_threads):
     for seed in range(3):
         RandomizedNMF(4, random_state=seed, max_iter=20).fit(X)
         assert set(counts(two_blas_threads)) == {2}
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "float32", "float64"])
+def test_block_passes_on_threads_give_the_same_bits(monkeypatch, dtype):
+    """In-memory scan and residual passes run their blocks on several threads;
+    the results do not depend on how many."""
+    from hyperspy_rnmf import _operand
+
+    rng = np.random.default_rng(0)
+    X = rng.poisson(3, (600, 400)).astype(dtype)
+    H = [rng.random((k, 400)).astype(np.float32) for k in (2, 5)]
+    W = rng.random((300, 2)).astype(np.float32)
+    monkeypatch.setattr(_operand, "BLOCK_BYTES", 2**14)  # blocks of 5-10 rows
+
+    def passes(threads):
+        monkeypatch.setattr(_operand, "_available_cores", lambda: threads)
+        operand = _operand.NumpyOperand(X, rows=np.arange(0, 600, 2))
+        assert len(operand._bounds()) >= 30
+        models, rows, cols = operand.scan_pass(H, expected=True)
+        residual = operand.residual_pass(W, H[0], expected=True)
+        return [a for model in models for a in model] + [rows, cols, *residual]
+
+    one = passes(1)
+    for threads in (2, 3):
+        for a, b in zip(one, passes(threads), strict=True):
+            np.testing.assert_array_equal(a, b)
