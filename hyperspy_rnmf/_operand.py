@@ -24,6 +24,11 @@ from hyperspy_rnmf._threads import single_blas_thread
 #: existing buffer).
 BLOCK_BYTES = 2**24
 
+#: Most threads of the in-memory block passes (``NumpyOperand._map_blocks``):
+#: each holds up to two block buffers, so this bounds their memory
+#: (8 x 2 x ``BLOCK_BYTES`` = 256 MB) on machines with many cores.
+MAX_BLOCK_THREADS = 8
+
 #: Size of the pieces reduced at once (statistics, exact residuals): small
 #: enough to stay in cache while several reductions read them.
 CACHE_BYTES = 2**21
@@ -312,7 +317,7 @@ class NumpyOperand:
         from concurrent.futures import ThreadPoolExecutor
 
         bounds = self._bounds()
-        workers = min(_available_cores(), len(bounds))
+        workers = min(_available_cores(), len(bounds), MAX_BLOCK_THREADS)
         if workers <= 1:
             with single_blas_thread():
                 for start, stop, block in self._blocks():
