@@ -353,8 +353,11 @@ class NumpyOperand:
         """
         row_sums = np.empty(self.shape[0])
         col_sums = np.zeros(self.shape[1])
-        for start, stop, block in self._blocks():
-            rows, cols = _block_sums(block, start, stop, row_keep, col_keep)
+
+        def block_sums(start, stop, block):
+            return _block_sums(block, start, stop, row_keep, col_keep)
+
+        for start, stop, (rows, cols) in self._map_blocks(block_sums):
             row_sums[start:stop] = rows
             col_sums += cols
         return row_sums, col_sums
@@ -374,12 +377,12 @@ class NumpyOperand:
             stats = _block_stats(whole, 0, out[:, -1], self.check_min)
             return self._first(stats), np.ascontiguousarray(out[:, :-1])
         out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
-        stats = []
-        for start, stop, block in self._blocks():
-            np.matmul(block, matrix, out=out[start:stop])
-            stats.append(
-                _block_stats(block, start, out[start:stop, -1], self.check_min)
-            )
+
+        def product_and_stats(start, stop, block):
+            np.matmul(block, matrix, out=out[start:stop])  # rows of its own
+            return _block_stats(block, start, out[start:stop, -1], self.check_min)
+
+        stats = [part for _, _, part in self._map_blocks(product_and_stats)]
         return self._first(stats), np.ascontiguousarray(out[:, :-1])
 
     def stats_and_rmatmul(self, matrix):
@@ -391,11 +394,15 @@ class NumpyOperand:
             stats = _block_stats(whole, 0, out[-1], self.check_min)
             return self._first(stats), np.ascontiguousarray(out[:-1].T)
         out = np.zeros((matrix.shape[1], self.shape[1]), dtype=self.dtype)
-        stats = []
-        for start, stop, block in self._blocks():
+
+        def product_and_stats(start, stop, block):
             part = matrix[start:stop].T @ block
+            return part, _block_stats(block, start, part[-1], self.check_min)
+
+        stats = []
+        for _, _, (part, part_stats) in self._map_blocks(product_and_stats):
             out += part
-            stats.append(_block_stats(block, start, part[-1], self.check_min))
+            stats.append(part_stats)
         return self._first(stats), np.ascontiguousarray(out[:-1].T)
 
     def matmul(self, matrix):
@@ -404,8 +411,12 @@ class NumpyOperand:
         if whole is not None:
             return whole @ matrix
         out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
-        for start, stop, block in self._blocks():
-            np.matmul(block, matrix, out=out[start:stop])
+
+        def product(start, stop, block):
+            np.matmul(block, matrix, out=out[start:stop])  # rows of its own
+
+        for _ in self._map_blocks(product):
+            pass
         return out
 
     def rmatmul(self, matrix):
@@ -414,8 +425,12 @@ class NumpyOperand:
         if whole is not None:
             return np.ascontiguousarray((matrix.T @ whole).T)
         out = np.zeros((matrix.shape[1], self.shape[1]), dtype=self.dtype)
-        for start, stop, block in self._blocks():
-            out += matrix[start:stop].T @ block
+
+        def product(start, stop, block):
+            return matrix[start:stop].T @ block
+
+        for _, _, part in self._map_blocks(product):
+            out += part
         return np.ascontiguousarray(out.T)
 
     def project(self, components, gram, l1=0.0, l2=0.0, with_stats=False):
@@ -434,22 +449,26 @@ class NumpyOperand:
         else:
             rhs = np.empty((self.shape[0], components.shape[0]))
             norm = 0.0
-            parts = []
-            for start, stop, block in self._blocks():
-                if with_stats:
+            if with_stats:  # in order, stopping at the first non-finite block
+                parts = []
+                for start, stop, block in self._blocks():
                     part = _block_stats(block, start, block.sum(axis=1), self.check_min)
                     parts.append(part)
                     if not part.finite:
                         break
                     rhs[start:stop] = block @ components.T
                     norm += part.sum_squares
-                else:
-                    rhs[start:stop], block_norm = _block_products(block, components)
-                    norm += block_norm
-            if with_stats:
                 stats = _merge_stats(parts)
                 if not stats.finite:
                     return None, None, stats
+            else:
+
+                def products(start, stop, block):
+                    return _block_products(block, components)
+
+                for start, stop, (part, block_norm) in self._map_blocks(products):
+                    rhs[start:stop] = part
+                    norm += block_norm
         loadings, residual = _solve_loadings(rhs, norm, gram, l1, l2)
         loadings = loadings.astype(self.dtype)
         if residual < _CANCELLATION[self.dtype] * norm:
