@@ -3,10 +3,11 @@
 RandomizedNMF only touches the data through a handful of streaming passes:
 ``X @ M``, ``X.T @ M`` (``M`` a thin matrix), summary statistics, and a final
 projection of every row onto the components. This module provides those
-passes for NumPy arrays (:class:`NumpyOperand`, a loop over row blocks, or one
-BLAS call when the array can be used as it is); ``_dask_operand`` maps the
-same block kernels over dask chunks. Neither backend ever holds more than one
-block of the data in a floating-point type.
+passes for NumPy arrays (:class:`NumpyOperand`, row blocks processed on a
+few threads, or one BLAS call when the array can be used as it is);
+``_dask_operand`` maps the same block kernels over dask chunks. Neither
+backend holds more than one block of the data per thread in a
+floating-point type.
 
 Rows and columns can be selected (navigation and signal masks) and scaled
 (Poisson normalisation) on the fly: the user's array is never modified.
@@ -303,14 +304,14 @@ class NumpyOperand:
         """Yield ``(start, stop, func(start, stop, block))`` in block order,
         the blocks converted and processed on several threads.
 
-        For the passes made of many small operations (NNLS solves, residual
-        statistics), which NumPy runs on one core: each thread works on its
-        own blocks with one BLAS thread, like dask's threads on chunks, and
-        the caller accumulates the results in block order, so the results
-        are the same whatever the number of threads (one BLAS thread also
-        when there is one block or one core: BLAS kernels round differently
-        with different thread counts). ``func`` must not keep the block. At
-        most ``2 x threads`` results wait to be consumed.
+        NumPy runs the conversions and the many small operations of a block
+        (NNLS solves, residual statistics) on one core. Here each thread
+        works on its own blocks with one BLAS thread, like dask's threads on
+        chunks, and the caller accumulates the results in block order, so the
+        results are the same whatever the number of threads (one BLAS
+        thread also when there is one block or one core: BLAS kernels round
+        differently with different thread counts). ``func`` must not keep the
+        block. At most ``2 x threads`` results wait to be consumed.
         """
         import collections
         import queue
