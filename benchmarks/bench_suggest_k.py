@@ -56,6 +56,18 @@ def scan(s, weighted, k_values=range(1, 15), random_state=0):
     return knee, result.suggested_k, at_knee, result
 
 
+def scan_both_ways(s, planted, right, **options):
+    """Counts and weighted scans of ``s``; ``right`` (knee, suggestion for
+    counts, then weighted) counts the hits of ``planted``."""
+    out = []
+    for i, weighted in enumerate((False, True)):
+        knee, suggested, at_knee, result = scan(s, weighted, **options)
+        right[2 * i] += knee == planted
+        right[2 * i + 1] += suggested == planted
+        out.append((knee, suggested, at_knee, result))
+    return out
+
+
 def sped_table(data_seeds, scan_seeds):
     """Suggestions on the SPED-like cube (6 phases), default k = 1..12.
 
@@ -73,19 +85,20 @@ def sped_table(data_seeds, scan_seeds):
     for data_seed in data_seeds:
         s = sped_like(bin_signal=1, random_state=data_seed)[0]
         for seed in scan_seeds:
-            cells = []
-            for i, weighted in enumerate((False, True)):
-                knee, suggested, at_knee, result = scan(s, weighted, range(1, 13), seed)
-                right[2 * i] += knee == 6
-                right[2 * i + 1] += suggested == 6
-                cells += [str(knee), str(suggested)]
-                if not weighted:
-                    ks = list(result.k_values)
-                    score = result.spatial_structure
-                    cells.append(
-                        f"{at_knee:.2f} / {score[ks.index(suggested)]:.2f} / "
-                        f"{score[ks.index(knee) + 1 :].min():.2f}"
-                    )
+            counts, weighted = scan_both_ways(
+                s, 6, right, k_values=range(1, 13), random_state=seed
+            )
+            knee, suggested, at_knee, result = counts
+            ks = list(result.k_values)
+            score = result.spatial_structure
+            cells = [
+                str(knee),
+                str(suggested),
+                f"{at_knee:.2f} / {score[ks.index(suggested)]:.2f} / "
+                f"{score[ks.index(knee) + 1 :].min():.2f}",
+                str(weighted[0]),
+                str(weighted[1]),
+            ]
             lines.append(f"| {data_seed} | {seed} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
     n = len(data_seeds) * len(scan_seeds)
@@ -111,10 +124,7 @@ def main(argv=None):
         for seed in seeds:
             s, _ = synthetic_4dstem(k, (40, 30), (64, 64), random_state=seed)
             cells = []
-            for i, weighted in enumerate((False, True)):
-                knee, suggested, at_knee, _ = scan(s, weighted)
-                right[2 * i] += knee == k
-                right[2 * i + 1] += suggested == k
+            for knee, suggested, at_knee, _ in scan_both_ways(s, k, right):
                 cells += [str(knee), str(suggested), f"{at_knee:.2f}"]
             lines.append(f"| {k} | {seed} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)

@@ -229,16 +229,17 @@ class NumpyOperand:
         per_row = max(1, n_cols * self.dtype.itemsize)
         self.block_rows = max(1, BLOCK_BYTES // per_row)
         self.sum_squares = None
+        # blocks must be copied into a float buffer (else they are views)
+        self.convert = (
+            self.dtype != data.dtype
+            or cols is not None
+            or self.col_scale is not None
+            or self.row_scale is not None
+        )
 
     def _whole(self):
         """The data as one float array when nothing needs converting, else None."""
-        plain = (
-            self.rows is None
-            and self.cols is None
-            and self.row_scale is None
-            and self.col_scale is None
-            and self.data.dtype == self.dtype
-        )
+        plain = self.rows is None and not self.convert
         return np.asarray(self.data) if plain else None
 
     def _bounds(self):
@@ -268,13 +269,7 @@ class NumpyOperand:
                 axis=0,
                 out=buffers["gathered"][: stop - start],
             )
-        convert = (
-            self.dtype != self.data.dtype
-            or self.cols is not None
-            or self.col_scale is not None
-            or self.row_scale is not None
-        )
-        if not convert:
+        if not self.convert:
             return block
         if "converted" not in buffers:
             buffers["converted"] = np.empty(
@@ -307,7 +302,10 @@ class NumpyOperand:
         NumPy runs the conversions and the many small operations of a block
         (NNLS solves, residual statistics) on one core. Here each thread
         works on its own blocks with one BLAS thread, like dask's threads on
-        chunks, and the caller accumulates the results in block order, so the
+        chunks (many small products on two OpenBLAS threads mostly wait for
+        each other: the k-scan pass over a 13312 x 12544 cube took 10.1 s
+        with two BLAS threads, 4.8 s with one, before it ran on several
+        threads), and the caller accumulates the results in block order, so the
         results are the same whatever the number of threads (one BLAS
         thread also when there is one block or one core: BLAS kernels round
         differently with different thread counts). ``func`` must not keep the
@@ -495,10 +493,9 @@ class NumpyOperand:
         squares = 0.0
 
         def block_stats(start, stop, block):
-            with single_blas_thread():
-                return residual_stats(
-                    block, [(loadings[start:stop], components)], expected=expected
-                )[0]
+            return residual_stats(
+                block, [(loadings[start:stop], components)], expected=expected
+            )[0]
 
         for start, stop, stats in self._map_blocks(block_stats):
             row_abs[start:stop] = stats[0]
@@ -579,20 +576,16 @@ def _scan_block(block, stacked, bounds, grams, l1, l2, expected=False, scales=No
     from hyperspy_rnmf._residuals import residual_stats
 
     rhs = (block @ stacked.T).astype(np.float64)
-    # the rest is many small products: one BLAS thread (measured on the
-    # 13312 x 12544 SPED-like cube, 12 component sets: the whole pass took
-    # 10.1 s with two BLAS threads, 4.8 s with one)
-    with single_blas_thread():
-        loadings = [
-            nnls_gram(gram, rhs[:, a:b].T, l1=l1, l2=l2).T.astype(block.dtype)
-            for gram, (a, b) in zip(grams, bounds, strict=False)
-        ]
-        stats = residual_stats(
-            block,
-            [(W, stacked[a:b]) for W, (a, b) in zip(loadings, bounds, strict=False)],
-            expected="last" if expected else False,
-            scales=scales,
-        )
+    loadings = [
+        nnls_gram(gram, rhs[:, a:b].T, l1=l1, l2=l2).T.astype(block.dtype)
+        for gram, (a, b) in zip(grams, bounds, strict=False)
+    ]
+    stats = residual_stats(
+        block,
+        [(W, stacked[a:b]) for W, (a, b) in zip(loadings, bounds, strict=False)],
+        expected="last" if expected else False,
+        scales=scales,
+    )
     rows = block.sum(axis=1, dtype=np.float64)
     cols = block.sum(axis=0, dtype=np.float64)
     return loadings, stats, rows, cols

@@ -151,12 +151,12 @@ def correct_for_structure(k_values, knee, rule, structure, noise_ratio):
     """
     ks = list(k_values)
     i = ks.index(knee)
-    later = np.asarray(structure[i + 1 :], dtype=np.float64)
     if not (structure[i] > STRUCTURE_LEFT and noise_ratio[i] >= 0.5):
         return knee, rule
-    if not later.size or not np.nanmin(later, initial=np.inf) < STRUCTURE_LEFT:
+    later = np.asarray(structure[i + 1 :], dtype=np.float64)
+    lowest = float(np.nanmin(later, initial=np.inf))  # inf: none, or all NaN
+    if not lowest < STRUCTURE_LEFT:
         return knee, rule
-    lowest = float(np.nanmin(later))
     level = max(STRUCTURE_NONE, lowest + STRUCTURE_MARGIN)
     j = i + 1 + int(np.flatnonzero(later < level)[0])
     return ks[j], (
