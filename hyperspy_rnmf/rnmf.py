@@ -103,6 +103,20 @@ def _check_real(value, name, low, high=None):
         raise ValueError(f"`{name}` must be a number {allowed}, got {value!r}.")
 
 
+def _check_random_state(value):
+    """scikit-learn's ``random_state`` rules, with an error naming the parameter."""
+    try:
+        check_random_state(value)
+    except (TypeError, ValueError) as error:
+        hint = ""
+        if isinstance(value, np.random.Generator):
+            hint = " (numpy.random.Generator is not accepted, as in scikit-learn)"
+        raise ValueError(
+            "`random_state` must be None, an integer in [0, 2**32 - 1] or a "
+            f"numpy.random.RandomState, got {value!r}{hint}."
+        ) from error
+
+
 class RandomizedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Randomized non-negative matrix factorization (QB sketch + HALS).
 
@@ -248,6 +262,7 @@ default 'nndsvdar'
         if not (isinstance(self.alpha_H, str) and self.alpha_H == "same"):
             _check_real(self.alpha_H, "alpha_H", 0)
         _check_real(self.l1_ratio, "l1_ratio", 0, 1)
+        _check_random_state(self.random_state)
         return k
 
     def _regularization(self, n_samples, n_features):

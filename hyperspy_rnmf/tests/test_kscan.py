@@ -306,6 +306,11 @@ def test_suggest_k_fallbacks():
             "`noise` must be 'poisson' or 'gaussian', got 'laplace'",
         ),
         (lambda s: scan_components(s, [2, 3], bogus=1), TypeError, "bogus=1"),
+        (
+            lambda s: scan_components(s, [2, 3], random_state="x"),
+            ValueError,
+            "`random_state` must be None, an integer",
+        ),
         (lambda s: residual_maps(s), ValueError, "no decomposition results"),
         (lambda s: overlap_maps(s), ValueError, "no decomposition results"),
         (lambda s: scan_components(np.ones((2, 3, 4))), ValueError, "2D array"),

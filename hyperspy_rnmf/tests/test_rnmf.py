@@ -311,6 +311,12 @@ def test_nan_inf_raise(X_small, bad):
         ({"alpha_H": "x"}, r"`alpha_H` must be a real number, got 'x'"),
         ({"l1_ratio": 2}, r"`l1_ratio` must be a number in \[0, 1\], got 2"),
         ({"n_refine_iter": -1}, r"`n_refine_iter` must be an integer >= 0, got -1"),
+        ({"random_state": "x"}, r"`random_state` must be None, an integer .*got 'x'"),
+        ({"random_state": -1}, r"`random_state` must be None, an integer .*got -1\."),
+        (
+            {"random_state": np.random.default_rng(0)},
+            r"got Generator.*numpy.random.Generator is not accepted",
+        ),
     ],
 )
 def test_bad_parameters_raise(X_small, params, match):
