@@ -184,6 +184,13 @@ class SignalMatrix:
             options.update(nav_ndim=self.nav_ndim, progressbar=self.progressbar)
         return make_operand(self.X, **options)
 
+    @property
+    def fit_shape(self):
+        """Shape of the factorized matrix: kept rows x kept columns."""
+        rows = self.n_rows if self.keep_rows is None else len(self.keep_rows)
+        cols = self.n_cols if self.keep_cols is None else len(self.keep_cols)
+        return rows, cols
+
     def fit_operand(self):
         """The kept rows and columns, weighted: what is factorized."""
         return self.operand(self.keep_rows, self.keep_cols)

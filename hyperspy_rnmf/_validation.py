@@ -1,5 +1,9 @@
 """Checks of the arguments shared by the public functions."""
 
+import numbers
+
+import numpy as np
+
 
 def check_signal(value, name="signal"):
     """Raise ``TypeError`` unless ``value`` is a HyperSpy signal (eager or lazy)."""
@@ -12,3 +16,21 @@ def check_signal(value, name="signal"):
         raise TypeError(
             f"`{name}` must be a HyperSpy signal, got {type(value).__name__}{hint}."
         )
+
+
+def check_int(value, name, low, high=None):
+    """Raise unless ``value`` is an integer in ``[low, high]`` (None: unbounded)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
+    if value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"`{name}` must be an integer {allowed}, got {value!r}.")
+
+
+def check_real(value, name, low, high=None):
+    """Raise unless ``value`` is a finite real number in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    if not np.isfinite(value) or value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"`{name}` must be a number {allowed}, got {value!r}.")

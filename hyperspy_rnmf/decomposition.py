@@ -12,7 +12,7 @@ own algorithms put them, so ``get_decomposition_model``,
 import logging
 
 from hyperspy_rnmf._signal_matrix import SignalMatrix
-from hyperspy_rnmf._validation import check_signal
+from hyperspy_rnmf._validation import check_int, check_signal
 from hyperspy_rnmf.rnmf import RandomizedNMF
 
 _logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ _NOT_USED = {
     "var_array": (None,),
     "var_func": (None,),
     "svd_solver": ("auto", "randomized"),
-    "copy": (False,),
+    "copy": (False, True),  # the data are never modified: both hold
     "get": (None,),
     "num_chunks": (None,),
 }
@@ -78,10 +78,18 @@ def _check_not_used(used):
         allowed = _NOT_USED[name]
         if not any(value is a or (isinstance(a, str) and value == a) for a in allowed):
             raise ValueError(
-                f"`{name}={value!r}` is not used by algorithm='rnmf' (NMF "
+                f"`{name}={_short_repr(value)}` is not used by algorithm='rnmf' (NMF "
                 "factorizes the uncentred, non-negative data in a few streaming "
                 f"passes); leave it at {allowed[0]!r}."
             )
+
+
+def _short_repr(value):
+    """``repr`` of a parameter value, arrays by type, shape and dtype."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and getattr(value, "ndim", 0) > 0:
+        return f"<{type(value).__name__} of shape {tuple(shape)}, {value.dtype}>"
+    return repr(value)
 
 
 def rnmf_decomposition(
@@ -175,6 +183,8 @@ def rnmf_decomposition(
         raise ValueError(
             f"`algorithm` must be 'rnmf' or a RandomizedNMF, got {algorithm!r}."
         )
+    if output_dimension is not None:
+        check_int(output_dimension, "output_dimension", 1)
     estimator = _make_estimator(algorithm, output_dimension, kwargs)
     matrix = SignalMatrix(
         signal,
@@ -183,6 +193,8 @@ def rnmf_decomposition(
         normalize_poissonian_noise,
         show_progressbar,
     )
+    if output_dimension is not None:
+        check_int(output_dimension, "output_dimension", 1, min(matrix.fit_shape))
     if estimator.n_components is None:
         operand = matrix.fit_operand()
         scan = _choose_k(matrix, operand, estimator, show_progressbar)

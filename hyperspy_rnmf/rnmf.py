@@ -21,7 +21,6 @@ nonnegative matrix factorization", Pattern Recognition Letters 104 (2018) 1-7.
 N. Halko, P. G. Martinsson and J. A. Tropp, SIAM Review 53 (2011) 217-288.
 """
 
-import numbers
 import warnings
 
 import numpy as np
@@ -45,6 +44,7 @@ from hyperspy_rnmf._nnls import nnls_gram
 from hyperspy_rnmf._operand import NumpyOperand
 from hyperspy_rnmf._sketch import qb_sketch
 from hyperspy_rnmf._threads import single_blas_thread
+from hyperspy_rnmf._validation import check_int, check_real
 
 
 def is_dask_array(X):
@@ -85,22 +85,6 @@ def normalize_rows(H):
     H = np.asarray(H, dtype=np.float64)
     totals = H.sum(axis=1)
     return H / np.where(totals > 0, totals, 1.0)[:, None]
-
-
-def _check_int(value, name, low, high=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
-    if value < low or (high is not None and value > high):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"`{name}` must be an integer {allowed}, got {value!r}.")
-
-
-def _check_real(value, name, low, high=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
-    if not np.isfinite(value) or value < low or (high is not None and value > high):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"`{name}` must be a number {allowed}, got {value!r}.")
 
 
 def _check_random_state(value):
@@ -247,21 +231,21 @@ default 'nndsvdar'
         if self.n_components is None:
             k = max_k
         else:
-            _check_int(self.n_components, "n_components", 1, max_k)
+            check_int(self.n_components, "n_components", 1, max_k)
             k = int(self.n_components)
         if self.init not in INIT_METHODS:
             raise ValueError(
                 f"`init` must be one of {INIT_METHODS}, got {self.init!r}."
             )
-        _check_int(self.oversample, "oversample", 0)
-        _check_int(self.n_power_iter, "n_power_iter", 0)
-        _check_int(self.max_iter, "max_iter", 1)
-        _check_int(self.n_refine_iter, "n_refine_iter", 0)
-        _check_real(self.tol, "tol", 0)
-        _check_real(self.alpha_W, "alpha_W", 0)
+        check_int(self.oversample, "oversample", 0)
+        check_int(self.n_power_iter, "n_power_iter", 0)
+        check_int(self.max_iter, "max_iter", 1)
+        check_int(self.n_refine_iter, "n_refine_iter", 0)
+        check_real(self.tol, "tol", 0)
+        check_real(self.alpha_W, "alpha_W", 0)
         if not (isinstance(self.alpha_H, str) and self.alpha_H == "same"):
-            _check_real(self.alpha_H, "alpha_H", 0)
-        _check_real(self.l1_ratio, "l1_ratio", 0, 1)
+            check_real(self.alpha_H, "alpha_H", 0)
+        check_real(self.l1_ratio, "l1_ratio", 0, 1)
         _check_random_state(self.random_state)
         return k
 

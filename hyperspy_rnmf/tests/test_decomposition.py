@@ -340,16 +340,30 @@ def test_direct_function_call():
             r"`svd_solver='full'` is not used",
         ),
         (
-            {"output_dimension": 2, "var_array": np.ones(3)},
+            {"output_dimension": 2, "var_array": np.ones((4, 3))},
             ValueError,
-            "`var_array=array",
+            r"`var_array=<ndarray of shape \(4, 3\), float64>` is not used",
         ),
         (
             {"output_dimension": 0},
             ValueError,
-            r"`n_components` must be an integer in \[1, 48\], got 0",
+            r"`output_dimension` must be an integer >= 1, got 0",
         ),
-        ({"output_dimension": 49}, ValueError, r"\[1, 48\], got 49"),
+        (
+            {"output_dimension": 3.0},
+            TypeError,
+            r"`output_dimension` must be an integer, got 3.0",
+        ),
+        (
+            {"output_dimension": 49},
+            ValueError,
+            r"`output_dimension` must be an integer in \[1, 48\], got 49",
+        ),
+        (
+            {"output_dimension": 2, "copy": None},
+            ValueError,
+            r"`copy=None` is not used by algorithm='rnmf'",
+        ),
         (
             {"output_dimension": 2, "reproject": "all"},
             ValueError,
@@ -373,6 +387,24 @@ def test_bad_arguments_raise(kwargs, error, match):
     with pytest.raises(error, match=match):
         s.decomposition("rnmf", **kwargs)
     assert np.array_equal(s.data, before)
+
+
+def test_copy_is_accepted_either_way():
+    # HyperSpy's copy=True asks that the data are not modified: always true here
+    s, _, _ = make_signal()
+    before = s.data.copy()
+    for copy in (True, False):
+        s.decomposition("rnmf", output_dimension=K, copy=copy, print_info=False)
+        assert s.learning_results.factors.shape[1] == K
+    assert np.array_equal(s.data, before)
+
+
+def test_output_dimension_bound_counts_kept_rows():
+    s, _, _ = make_signal()
+    mask = np.ones(s.axes_manager.navigation_shape, dtype=bool)
+    mask.flat[:3] = False  # 3 kept probe positions
+    with pytest.raises(ValueError, match=r"`output_dimension` .* in \[1, 3\], got 4"):
+        s.decomposition("rnmf", output_dimension=4, navigation_mask=mask)
 
 
 def test_estimator_conflicts_raise():
