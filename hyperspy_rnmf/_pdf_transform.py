@@ -81,15 +81,17 @@ def default_q_ranges(q, mean_intensity, *, fit_fraction=0.7):
     maximum below ``Q = 0.75 1/Å`` (the direct beam; diffuse rings of
     condensed matter lie above ``Q ~ 1 1/Å``), ``qmin`` is the first valley
     after it, between the direct beam and the first ring; otherwise (direct
-    beam masked or outside the range) ``qmin`` is the first Q with data.
+    beam masked or outside the range) ``qmin`` is the first Q > 0 with data.
     """
     from scipy.ndimage import gaussian_filter1d
     from scipy.signal import find_peaks
 
-    finite = np.flatnonzero(np.isfinite(mean_intensity))
+    # Q = 0 carries no structure (F(0) = 0 whatever the data): never qmin
+    finite = np.flatnonzero(np.isfinite(mean_intensity) & (np.asarray(q) > 0))
     if finite.size < 8:
         raise ValueError(
-            f"I(Q) has only {finite.size} finite values: at least 8 are needed."
+            f"I(Q) has only {finite.size} finite values at Q > 0: at least 8 are "
+            "needed."
         )
     first, last = finite[0], finite[-1]
     y = np.asarray(mean_intensity[first : last + 1], dtype=np.float64)
@@ -98,7 +100,7 @@ def default_q_ranges(q, mean_intensity, *, fit_fraction=0.7):
     smooth = gaussian_filter1d(y, 1.5, mode="nearest")
     qs = np.asarray(q[first : last + 1], dtype=np.float64)
     top = int(np.argmax(smooth[: max(2, y.size // 2)]))
-    start, rule = 0, "first Q with data (no direct beam below Q = 0.75 1/Å)"
+    start, rule = 0, "first Q > 0 with data (no direct beam below Q = 0.75 1/Å)"
     if qs[top] < DIRECT_BEAM_MAX_Q:
         curve = np.log(smooth) if np.all(smooth > 0) else smooth
         prominence = 0.02 if np.all(smooth > 0) else 0.01 * np.ptp(smooth)
@@ -109,7 +111,7 @@ def default_q_ranges(q, mean_intensity, *, fit_fraction=0.7):
             start = int(valleys[0])
             rule = "first valley of the mean I(Q) after the direct beam"
         else:
-            rule = "first Q with data (no valley after the direct beam)"
+            rule = "first Q > 0 with data (no valley after the direct beam)"
     qmin = float(q[first + start])
     qmax = float(q[last])
     fit_lo = qmax - fit_fraction * (qmax - qmin)

@@ -134,7 +134,14 @@ def parse_composition(composition):
     if not amounts:
         raise ValueError(f"`composition` {composition!r} contains no element.")
     total = sum(amounts.values())
-    return {element: value / total for element, value in amounts.items()}
+    fractions = {element: value / total for element, value in amounts.items()}
+    if not (np.isfinite(total) and all(v > 0 for v in fractions.values())):
+        raise ValueError(
+            f"`composition` {composition!r}: the amounts overflow or underflow "
+            "as floating-point numbers; give relative amounts such as "
+            "{'Si': 1, 'O': 2}."
+        )
+    return fractions
 
 
 def _check_element(element, composition):

@@ -70,9 +70,10 @@ def integrate_azimuthal(
     convention : {"s", "q"}, optional
         Meaning of ``reciprocal_pixel_size`` and of reciprocal axis units:
         ``"s"`` is ``s = 1/d`` (pyxem, diffsims), ``"q"`` is
-        ``Q = 2 pi / d``. Required with ``reciprocal_pixel_size``; for axes,
-        default from their units (``k_A^-1`` and plain 1/Å or 1/nm: ``"s"``,
-        as in pyxem; ``q_A^-1``: ``"q"``).
+        ``Q = 2 pi / d``. Required with ``reciprocal_pixel_size`` and with
+        axes in plain 1/Å or 1/nm (which may be either); for pyxem's axis
+        units, default from the units (``k_A^-1``, ``k_nm^-1``, ``$A^{-1}$``:
+        ``"s"``; ``q_A^-1``, ``q_nm^-1``: ``"q"``).
     camera_length : float, optional
         Camera length in mm (with ``pixel_size`` and ``beam_energy``: physical
         geometry, used instead of any reciprocal calibration).
@@ -235,9 +236,9 @@ def integrate_azimuthal(
         raise ValueError(
             f"`q_range` must be a pair (low, high) in 1/Å, got {q_range!r}."
         ) from None
-    if not (0 <= q_lo < q_hi):
+    if not (0 <= q_lo < q_hi < np.inf):
         raise ValueError(
-            f"`q_range` ({q_lo:g}, {q_hi:g}) must satisfy 0 <= low < high."
+            f"`q_range` ({q_lo:g}, {q_hi:g}) must satisfy 0 <= low < high < inf."
         )
     if npt is None:
         npt = max(8, int(np.ceil((q_hi - q_lo) / q_step_px)))
@@ -331,7 +332,8 @@ def integrate_decomposition_factors(signal, **kwargs):
     ``signal.get_decomposition_factors()`` (a pattern per component, navigation
     ``(k,)``) integrated with :func:`integrate_azimuthal`; ``kwargs`` are
     passed on. The calibration comes from ``signal``'s signal axes unless
-    given.
+    given. Pixels where the factors are NaN (excluded by the decomposition's
+    ``signal_mask``) are added to ``mask``.
 
     Raises
     ------
@@ -351,7 +353,26 @@ def integrate_decomposition_factors(signal, **kwargs):
             factors.metadata.set_item(name, node)
     if factors._lazy:
         factors.compute()
+    factors, kwargs = _mask_missing_pixels(factors, kwargs)
     return integrate_azimuthal(factors, **kwargs)
+
+
+def _mask_missing_pixels(factors, kwargs):
+    """Pixels that are NaN in any factor (a decomposition ``signal_mask``) join
+    the ``mask``; the factors are copied with zeros there, so that the bins
+    they fall in keep the other pixels instead of becoming NaN."""
+    data = np.asarray(factors.data)
+    missing = ~np.all(np.isfinite(data), axis=tuple(range(data.ndim - 2)))
+    if not missing.any():
+        return factors, kwargs
+    mask = kwargs.get("mask")
+    if mask is not None:
+        array = np.asarray(getattr(mask, "data", mask))
+        if array.shape != missing.shape or array.dtype != bool:
+            return factors, kwargs  # integrate_azimuthal names the problem
+        missing = missing | array
+    factors = factors._deepcopy_with_new_data(np.where(missing, 0, data))
+    return factors, dict(kwargs, mask=missing)
 
 
 def _compute(array, show_progressbar):

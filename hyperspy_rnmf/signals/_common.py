@@ -61,6 +61,8 @@ def _new_signal(source, cls, lazy_cls, data, signal_axis, quantity, title):
     out = klass(data, axes=axes)
     metadata = source.metadata.as_dictionary()
     metadata.get("Signal", {}).pop("signal_type", None)
+    # the source's noise variance belongs to the source's axes and quantity
+    metadata.get("Signal", {}).pop("Noise_properties", None)
     out.metadata.add_dictionary(metadata)
     out.metadata.set_item("Signal.signal_type", cls._signal_type)
     out.metadata.set_item("Signal.quantity", quantity)
@@ -89,13 +91,23 @@ def _nav_map(source, data, name, units, quantity):
 
 
 def _real(name, value, allowed):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    """``value`` as a float; raise unless it is a finite real number."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not np.isfinite(value)
+    ):
         raise ValueError(f"`{name}` must be {allowed}, got {value!r}.")
     return float(value)
 
 
-def _mean_rows(data, lazy):
-    """Mean over the navigation (NaN where every row is NaN: masked bins)."""
+def _mean_rows(data, lazy, with_finite=False):
+    """Mean over the navigation (NaN where every row is NaN: masked bins).
+
+    With ``with_finite``, also whether every row is finite at each signal
+    index, from the same pass (a column sum is finite exactly when its
+    entries are, short of overflow).
+    """
     import warnings
 
     rows = data.reshape(-1, data.shape[-1])
@@ -104,5 +116,13 @@ def _mean_rows(data, lazy):
         if lazy:
             import dask.array as da
 
-            return np.asarray(da.nanmean(rows, axis=0).compute())
-        return np.nanmean(rows, axis=0)
+            mean, total = da.compute(
+                da.nanmean(rows, axis=0), rows.sum(axis=0, dtype=np.float64)
+            )
+            mean, total = np.asarray(mean), np.asarray(total)
+        else:
+            mean = np.nanmean(rows, axis=0)
+            total = rows.sum(axis=0, dtype=np.float64) if with_finite else None
+    if with_finite:
+        return mean, np.isfinite(total)
+    return mean

@@ -53,6 +53,7 @@ PYXEM_S_UNITS = {"$A^{-1}$": 1.0, "k_A^-1": 1.0, "k_nm^-1": 0.1}
 PYXEM_Q_UNITS = {"q_A^-1": 1.0, "q_nm^-1": 0.1}
 PLAIN_ANGSTROM = {"1/Å", "1/A", "Å^-1", "A^-1", "Å⁻¹", "A-1", "$\\AA^{-1}$", "Å$^{-1}$"}
 PLAIN_NM = {"1/nm", "nm^-1", "nm-1", "nm⁻¹", "nm$^{-1}$"}
+R_ANGSTROM = {"Å", "A", "Angstrom", "angstrom", "$\\AA$"}
 TRANSFORM_BLOCK = 8192  # probe positions per block of get_pdf
 
 
@@ -95,6 +96,8 @@ def _check_q_axis(signal):
 def _composition(signal, composition):
     if composition is None:
         composition = signal.metadata.get_item("Signal.ePDF.composition")
+        if hasattr(composition, "as_dictionary"):  # a dict stored in metadata
+            composition = composition.as_dictionary()
     if composition is None:
         raise ValueError(
             "`composition` is required: pass a formula such as 'SiO2' or a dict of "
@@ -153,6 +156,8 @@ class ePDFSignal1D(Signal1D):
                 f"`scattering_factors` must be one of "
                 f"{_scattering.SCATTERING_FACTOR_TABLES}, got {scattering_factors!r}."
             )
+        if not isinstance(lorch, (bool, np.bool_)):
+            raise ValueError(f"`lorch` must be True or False, got {lorch!r}.")
         if low_q not in ("linear", "zero"):
             raise ValueError(f"`low_q` must be 'linear' or 'zero', got {low_q!r}.")
         if rpoly is not None:
@@ -174,18 +179,32 @@ class ePDFSignal1D(Signal1D):
         if q.size < 8:
             raise ValueError(f"The Q axis has {q.size} points: at least 8 are needed.")
         lazy = self._lazy
-        mean = _mean_rows(self.data, lazy)
+        mean, finite = _mean_rows(self.data, lazy, with_finite=True)
         defaults = _pdf_transform.default_q_ranges(q, mean)
         lo, hi = float(q[0]), float(q[-1])
         qmin_rule = "given"
         if qmin is None:
             qmin, qmin_rule = defaults["qmin"], defaults["qmin_rule"]
         qmin = _check_range("qmin", qmin, lo, hi)
+        if not qmin > 0:
+            raise ValueError(
+                f"`qmin` must be positive, got {qmin:g}: F(Q) = Q [S(Q) - 1] is 0 "
+                "at Q = 0 whatever the data, and S(Q) = 1 + F(Q) / Q is undefined "
+                "there (below qmin, `low_q` extends F(Q) to Q = 0)."
+            )
         qmax = defaults["qmax"] if qmax is None else qmax
         qmax = _check_range("qmax", qmax, lo, hi)
         if qmax <= qmin:
             raise ValueError(
                 f"`qmax` ({qmax:g}) must be larger than `qmin` ({qmin:g})."
+            )
+        tol = 1e-9 * (q[1] - q[0])
+        n_inside = int(np.sum((q >= qmin - tol) & (q <= qmax + tol)))
+        if n_inside < 2:
+            raise ValueError(
+                f"[`qmin`, `qmax`] = [{qmin:g}, {qmax:g}] 1/Å holds {n_inside} "
+                f"point(s) of the Q grid (step {q[1] - q[0]:g} 1/Å): at least 2 are "
+                "needed."
             )
         qmaxinst = qmax if qmaxinst is None else qmaxinst
         qmaxinst = _check_range("qmaxinst", qmaxinst, lo, hi)
@@ -212,16 +231,15 @@ class ePDFSignal1D(Signal1D):
                 f"`fit_range` ({f_lo:g}, {f_hi:g}) must be increasing and hold at "
                 f"least {degree + 4} Q points for `background_degree`={degree}."
             )
-        if not lazy:
-            window = (q >= qmin - 1e-9) & (q <= qmaxinst + 1e-9)
-            bad = ~np.isfinite(self.data[..., window])
-            if bad.any():
-                first_bad = q[window][np.argmax(bad.reshape(-1, window.sum()).any(0))]
-                raise ValueError(
-                    f"I(Q) is NaN or infinite at Q = {first_bad:g} 1/Å, inside "
-                    f"[qmin, qmaxinst] = [{qmin:g}, {qmaxinst:g}] (masked or empty "
-                    "bins?): choose `qmin`/`qmax` within the measured range."
-                )
+        window = (q >= qmin - 1e-9) & (q <= qmaxinst + 1e-9)
+        bad = ~finite[window]
+        if bad.any():  # lazy or not: checked on the pass that gave the mean
+            first_bad = q[window][np.argmax(bad)]
+            raise ValueError(
+                f"I(Q) is NaN or infinite at Q = {first_bad:g} 1/Å, inside "
+                f"[qmin, qmaxinst] = [{qmin:g}, {qmaxinst:g}] (masked or empty "
+                "bins?): choose `qmin`/`qmax` within the measured range."
+            )
         mean_f, mean_f2 = _scattering.scattering_moments(
             fractions, q, scattering_factors
         )
@@ -406,8 +424,8 @@ class ePDFSignal1D(Signal1D):
         scattering_factors : {"lobato", "kirkland", "peng"}
             Electron scattering factor parameterisation (diffsims tables).
         qmin : float, optional
-            Lower Q of the data used (1/Å). Default: the first valley of the
-            mean I(Q) after the direct beam, or the first Q with data.
+            Lower Q of the data used (1/Å), > 0. Default: the first valley of
+            the mean I(Q) after the direct beam, or the first Q > 0 with data.
         qmax : float, optional
             Upper Q of the transform. Default: the last Q with data.
         qmaxinst : float, optional
@@ -475,6 +493,11 @@ class ePDFSignal1D(Signal1D):
                 f"`rmax` ({rmax:g}) must be larger than `rmin` ({rmin:g})."
             )
         n_r = int(np.floor((rmax - rmin) / rstep + 1e-9)) + 1
+        if n_r < 2:
+            raise ValueError(
+                f"The r grid from `rmin`={rmin:g} to `rmax`={rmax:g} Å in steps of "
+                f"`rstep`={rstep:g} Å has {n_r} point: at least 2 are needed."
+            )
         r = rmin + rstep * np.arange(n_r)
         if backend == "pdfgetx":
             pdfgetx = _import_pdfgetx()
@@ -496,9 +519,16 @@ class ePDFSignal1D(Signal1D):
             data = _pdfgetx_transform(pdfgetx, self, composition, record, r)
             record["backend"] = "pdfgetx (diffpy.pdfgetx, X-ray mode)"
         else:
+            n_bad = []  # eager: patterns without scattering, counted per block
 
             def function(rows):
-                return transform.reduced_pdf(rows)[0]
+                G, scale = transform.reduced_pdf(rows)
+                bad = int(np.sum(~(scale > 0)))
+                if self._lazy:  # warn from the dask task, chunk by chunk
+                    _warn_bad_scale(bad, rows.shape[0], " of a chunk")
+                else:
+                    n_bad.append(bad)
+                return G
 
             data = _apply_rows(
                 self.data,
@@ -510,7 +540,7 @@ class ePDFSignal1D(Signal1D):
                 block=TRANSFORM_BLOCK,
             )
             if not self._lazy:
-                _warn_bad_scale(transform, self.data)
+                _warn_bad_scale(sum(n_bad), self.axes_manager.navigation_size or 1)
         axis = {
             "name": "r",
             "units": "Å",
@@ -531,15 +561,13 @@ class ePDFSignal1D(Signal1D):
         return out
 
 
-def _warn_bad_scale(transform, data):
+def _warn_bad_scale(bad, total, where=""):
+    """Warn that ``bad`` of ``total`` patterns (``where``) give a NaN G(r)."""
     import warnings
 
-    rows = np.asarray(data).reshape(-1, data.shape[-1])
-    scale, _ = transform.normalise(rows)
-    bad = int(np.sum(~(scale > 0)))
     if bad:
         warnings.warn(
-            f"{bad} of {scale.size} patterns have no scattering above the fitted "
+            f"{bad} of {total} patterns{where} have no scattering above the fitted "
             "background in the fit range (scale <= 0 or NaN): their G(r) is NaN.",
             UserWarning,
             stacklevel=3,
@@ -632,9 +660,23 @@ class ePDFReducedPDF1D(Signal1D):
     _signal_type = "electron_reduced_pdf"
 
     def _r(self):
+        """The r axis in Å: uniform, increasing, calibrated in Å."""
         axis = self.axes_manager.signal_axes[0]
         if not axis.is_uniform or not axis.scale > 0:
             raise ValueError("The r axis must be uniform and increasing.")
+        units = "" if axis.units in (None, "<undefined>") else str(axis.units)
+        if units == "nm":
+            raise ValueError(
+                "The r axis is in nm: multiply its scale and offset by 10 and set "
+                "units='Å' (densities and distances are computed in Å)."
+            )
+        if units not in R_ANGSTROM:
+            raise ValueError(
+                f"The r axis is not calibrated in Å: units {units!r} (scale "
+                f"{axis.scale:g}); set units='Å' (one of {sorted(R_ANGSTROM)})."
+            )
+        if axis.size < 2:
+            raise ValueError(f"The r axis has {axis.size} point: at least 2 needed.")
         return axis.axis.astype(np.float64)
 
     def _default_ranges(self, r):

@@ -145,3 +145,24 @@ def test_non_uniform_r_axis_error():
     s.axes_manager.signal_axes[0].convert_to_non_uniform_axis()
     with pytest.raises(ValueError, match="r axis must be uniform"):
         s.estimate_number_density()
+
+
+@pytest.mark.parametrize(
+    "units, match",
+    [
+        ("nm", "The r axis is in nm: multiply its scale and offset by 10"),
+        ("<undefined>", "The r axis is not calibrated in Å: units ''"),
+        ("px", "The r axis is not calibrated in Å: units 'px'"),
+    ],
+)
+@pytest.mark.parametrize("method", ["estimate_number_density", "find_pair_distances"])
+def test_r_axis_units_errors(method, units, match):
+    s = gr_signal(model_g(0.08))
+    s.axes_manager.signal_axes[0].units = units
+    with pytest.raises(ValueError, match=match):
+        getattr(s, method)()
+
+
+def test_window_must_be_finite():
+    with pytest.raises(ValueError, match="`window` must be a positive number"):
+        gr_signal(model_g(0.08)).find_pair_distances(1, window=np.inf)

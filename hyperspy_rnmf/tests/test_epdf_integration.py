@@ -220,6 +220,21 @@ def test_nmf_factors_one_iq_per_component():
     found = np.sort(peak_q(iq.isig[0.5:]))
     np.testing.assert_array_less(np.abs(found - expected), iq.axes_manager[0].scale)
 
+    # a decomposition signal_mask makes the factors NaN there: those pixels are
+    # masked, not spread as NaN over their bins; the user's mask is kept too
+    hot = np.zeros(SHAPE, dtype=bool)
+    hot[40, 90] = hot[10, 10] = True
+    s.decomposition(
+        "rnmf", output_dimension=2, random_state=0, print_info=False, signal_mask=hot
+    )
+    factors_before = np.array(s.learning_results.factors)
+    user = np.zeros(SHAPE, dtype=bool)
+    user[0, :5] = True
+    iq = integrate_decomposition_factors(s, center=CENTER, mask=user)
+    assert iq.metadata.Signal.ePDF.integration.masked_pixels == 7
+    assert np.all(np.isfinite(iq.isig[: float(expected.max()) * 1.2].data))
+    np.testing.assert_array_equal(s.learning_results.factors, factors_before)
+
 
 def test_pyxem_electron_diffraction2d():
     pytest.importorskip("pyxem")
@@ -287,6 +302,32 @@ def _signal(units="k_A^-1", shape=SHAPE):
         (lambda: _signal(), {"q_range": (3, 1)}, "must satisfy 0 <= low < high"),
         (lambda: _signal(), {"q_range": 5}, "`q_range` must be a pair"),
         (lambda: _signal(), {"direct_beam_radius": -2}, "must be non-negative"),
+        (
+            lambda: _signal(),
+            {"direct_beam_radius": np.nan},
+            "`direct_beam_radius` must be a non-negative number",
+        ),
+        (lambda: _signal(), {"q_range": (0, np.inf)}, "low < high < inf"),
+        (
+            lambda: _signal(),
+            {"reciprocal_pixel_size": np.inf, "convention": "s"},
+            "`reciprocal_pixel_size` must be a positive number",
+        ),
+        (
+            lambda: _signal(),
+            {"camera_length": np.inf, "pixel_size": 55.0, "beam_energy": 200},
+            "`camera_length` must be a positive number",
+        ),
+        (
+            lambda: _signal(),
+            {"camera_length": 100, "pixel_size": np.inf, "beam_energy": 200},
+            "`pixel_size` must be a positive number",
+        ),
+        (
+            lambda: _signal(),
+            {"camera_length": 100, "pixel_size": 55.0, "beam_energy": np.inf},
+            "`beam_energy` must be a positive number",
+        ),
     ],
 )
 def test_errors(make, kwargs, match):

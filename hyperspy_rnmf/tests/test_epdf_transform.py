@@ -235,6 +235,16 @@ def _good(intensities=None):
         ({"scattering_factors": "xray"}, "`scattering_factors` must be one of"),
         ({"low_q": "cubic"}, "`low_q` must be 'linear' or 'zero'"),
         ({"backend": "pyxem"}, "`backend` must be 'builtin' or 'pdfgetx'"),
+        ({"rpoly": np.inf}, "`rpoly` must be a positive number .*got inf"),
+        ({"rmax": np.inf}, "`rmax` must be a number .*got inf"),
+        ({"rstep": np.inf}, "`rstep` must be a number .*got inf"),
+        ({"rmax": 0.005}, "r grid .* has 1 point: at least 2 are needed"),
+        (
+            {"qmin": 1.03, "qmax": 1.07, "qmaxinst": 20.0, "fit_range": (5, 20)},
+            r"holds 0 point\(s\) of the Q grid",
+        ),
+        ({"lorch": "False"}, "`lorch` must be True or False, got 'False'"),
+        ({"composition": {"Si": 1e308, "O": 1e308}}, "amounts overflow"),
     ],
 )
 def test_transform_errors(kwargs, match):
@@ -287,6 +297,54 @@ def test_nan_inside_range_error():
     assert np.all(np.isfinite(s.get_pdf("Ni", qmin=2.0, rmax=5.0).data))
 
 
+@pytest.mark.parametrize("method", ["get_structure_factor", "get_pdf"])
+def test_empty_q_range_error_in_every_transform(method):
+    with pytest.raises(ValueError, match=r"holds 0 point\(s\)"):
+        getattr(_good(), method)("Ni", qmin=1.03, qmax=1.07, qmaxinst=20.0)
+
+
+def test_q_axis_from_zero_default_qmin_is_positive(intensities):
+    q0 = STEP * np.arange(480)  # the grid starts at Q = 0, no direct beam
+    data = oracle.distorted(q0, oracle.debye_intensity(q0, "Ni", 20.0, 0.1), "Ni")
+    data[q0 < 1.8] = data[36]
+    sq = iq_signal(data, q=q0).get_structure_factor("Ni")
+    assert sq.metadata.Signal.ePDF.qmin == pytest.approx(STEP)
+    assert np.all(np.isfinite(sq.data))
+    with pytest.raises(ValueError, match="`qmin` must be positive, got 0"):
+        iq_signal(data, q=q0).get_structure_factor("Ni", qmin=0.0)
+
+
+def test_nan_inside_range_error_lazy_as_eager():
+    data = np.stack([_good().data] * 4)
+    data[1, 100] = np.nan
+    for lazy in (False, True):
+        with pytest.raises(ValueError, match="I\\(Q\\) is NaN or infinite at Q = 5.025"):
+            iq_signal(data, lazy=lazy).get_pdf("Ni", qmin=2.0)
+
+
+def test_non_positive_scale_warns_lazy_too(intensities):
+    good = oracle.distorted(Q, intensities["Ni"], "Ni")
+    gr = iq_signal(np.stack([good, -good]), lazy=True).get_pdf("Ni", rmax=5.0, qmin=2.0)
+    with pytest.warns(UserWarning, match="1 of 2 patterns of a chunk have no"):
+        gr.compute()
+    assert np.all(np.isfinite(gr.data[0])) and np.all(np.isnan(gr.data[1]))
+
+
+def test_composition_dict_from_metadata(intensities):
+    s = iq_signal(oracle.distorted(Q, intensities["quartz"], "SiO2"))
+    s.metadata.set_item("Signal.ePDF.composition", {"Si": 1, "O": 2})
+    np.testing.assert_allclose(
+        s.get_pdf(rmax=5.0).data, s.get_pdf("SiO2", rmax=5.0).data
+    )
+
+
+def test_noise_variance_is_not_inherited(intensities):
+    s = iq_signal(np.abs(oracle.distorted(Q, intensities["Ni"], "Ni")))
+    s.estimate_poissonian_noise_variance()
+    for out in (s.get_pdf("Ni", rmax=5.0), s.get_structure_factor("Ni")):
+        assert out.metadata.get_item("Signal.Noise_properties") is None
+
+
 def test_short_q_axis_error():
     s = iq_signal(np.ones(5), q=np.arange(5) * 0.5 + 1.0)
     with pytest.raises(ValueError, match="The Q axis has 5 points"):
@@ -337,7 +395,7 @@ def test_default_q_ranges_masked_direct_beam():
     intensity[Q < 1.2] = np.nan
     chosen = _pdf_transform.default_q_ranges(Q, intensity)
     assert chosen["qmin"] == Q[np.argmax(Q >= 1.2)]
-    assert chosen["qmin_rule"].startswith("first Q with data")
+    assert chosen["qmin_rule"].startswith("first Q > 0 with data")
     with pytest.raises(ValueError, match="only 3 finite values"):
         _pdf_transform.default_q_ranges(Q[:3], np.ones(3))
 
