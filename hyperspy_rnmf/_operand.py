@@ -119,7 +119,8 @@ def _block_stats(block, rows, sums, check_min):
         if check_min:
             minimum = min(minimum, float(piece.min()))
         flat = piece.reshape(-1)
-        squares += float(np.dot(flat, flat))
+        with np.errstate(over="ignore"):  # inf: reported by check_data_stats
+            squares += float(np.dot(flat, flat))
     stats.sum_squares = squares
     if check_min:
         stats.minimum = minimum

@@ -149,7 +149,11 @@ def _piece_factors(scales, start, stop, dtype):
 
 
 def morans_i(image):
-    """Moran's I of a 1D or 2D map with rook adjacency (NaN entries ignored).
+    """Moran's I of a map with rook adjacency (NaN entries ignored).
+
+    The map may have any number of dimensions (a 2D scan, a line scan, or a
+    scan with more navigation axes, e.g. a time or tilt series): neighbours
+    are the entries one step apart along any one axis.
 
     Returns
     -------
@@ -159,10 +163,8 @@ def morans_i(image):
         (fewer than 3 valid values or a constant map).
     """
     image = np.asarray(image, dtype=np.float64)
-    if image.ndim == 1:
-        image = image[None, :]
-    if image.ndim != 2:
-        raise ValueError(f"`image` must be 1D or 2D, got shape {image.shape}.")
+    if image.ndim == 0:
+        raise ValueError("`image` must have at least one dimension, got a scalar.")
     valid = np.isfinite(image)
     if valid.sum() < 3:
         return float("nan")
@@ -171,11 +173,12 @@ def morans_i(image):
     if denominator == 0:
         return float("nan")
     numerator = weights = 0.0
-    for a, b, va, vb in (
-        (centred[:, 1:], centred[:, :-1], valid[:, 1:], valid[:, :-1]),
-        (centred[1:, :], centred[:-1, :], valid[1:, :], valid[:-1, :]),
-    ):
-        pair = va & vb
+    for axis in range(image.ndim)[::-1]:  # last axis first, as before for 2D
+        head = [slice(None)] * image.ndim
+        tail = [slice(None)] * image.ndim
+        head[axis], tail[axis] = slice(1, None), slice(None, -1)
+        a, b = centred[tuple(head)], centred[tuple(tail)]
+        pair = valid[tuple(head)] & valid[tuple(tail)]
         numerator += 2.0 * float((a * b)[pair].sum())
         weights += 2.0 * float(pair.sum())
     if weights == 0:

@@ -19,12 +19,38 @@ and where each pair of components does (arXiv 2503.06699).
 """
 
 import itertools
+import numbers
 
 import numpy as np
 
 from hyperspy_rnmf._axes import copy_axes, map_signal
 from hyperspy_rnmf._residuals import morans_i
 from hyperspy_rnmf._validation import check_signal
+
+
+def _component_index(components, k):
+    """Indices of the requested components: None (all), an int n (the first
+    n) or distinct integer indices."""
+    if components is None:
+        return np.arange(k)
+    if isinstance(components, numbers.Integral) and not isinstance(components, bool):
+        if not 1 <= components <= k:
+            raise ValueError(f"`components` must be in [1, {k}], got {components!r}.")
+        return np.arange(int(components))
+    allowed = (
+        f"`components` must be None, a number of components in [1, {k}] or "
+        f"distinct indices in [0, {k - 1}]"
+    )
+    if isinstance(components, (str, bytes)) or not np.iterable(components):
+        raise TypeError(f"{allowed}, got {components!r}.")
+    items = list(components)
+    if not all(
+        isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in items
+    ):
+        raise TypeError(f"{allowed}, got {components!r}.")
+    if not items or min(items) < 0 or max(items) >= k or len(set(items)) < len(items):
+        raise ValueError(f"{allowed}, got {items!r}.")
+    return np.asarray(items, dtype=int)
 
 
 def _decomposition_model(signal, components):
@@ -39,20 +65,7 @@ def _decomposition_model(signal, components):
     loadings = np.asarray(lr.loadings)
     if hasattr(factors, "compute"):
         factors, loadings = factors.compute(), loadings.compute()
-    k = factors.shape[1]
-    if components is None:
-        index = np.arange(k)
-    elif np.isscalar(components):
-        if not 1 <= int(components) <= k:
-            raise ValueError(f"`components` must be in [1, {k}], got {components!r}.")
-        index = np.arange(int(components))
-    else:
-        index = np.asarray(list(components), dtype=int)
-        if index.size == 0 or index.min() < 0 or index.max() >= k:
-            raise ValueError(
-                f"`components` must be indices in [0, {k - 1}], "
-                f"got {list(components)!r}."
-            )
+    index = _component_index(components, factors.shape[1])
     factors, loadings = factors[:, index], loadings[:, index]
     mean = lr.mean
     if mean is not None:  # centred decompositions: the mean as one more component
@@ -153,8 +166,9 @@ def overlap_maps(signal, threshold=0.3, components=None):
         component counts as present. 0.3 keeps the grain interiors and the
         boundary regions where two grains mix in comparable amounts, and
         ignores the noise floor of the normalised maps (typically < 0.1).
-    components : list of int or None
-        Components to consider (default: all).
+    components : int, list of int or None
+        Components to consider: all (None), the first ``components``, or
+        these (distinct) indices; at least 2.
 
     Returns
     -------
@@ -189,11 +203,11 @@ def overlap_maps(signal, threshold=0.3, components=None):
             "The signal has no decomposition results: run s.decomposition(...) first."
         )
     loadings = np.asarray(lr.loadings)
-    k = loadings.shape[1]
-    index = list(range(k)) if components is None else [int(c) for c in components]
-    if not index or min(index) < 0 or max(index) >= k:
+    index = [int(i) for i in _component_index(components, loadings.shape[1])]
+    if len(index) < 2:
         raise ValueError(
-            f"`components` must be indices in [0, {k - 1}], got {components!r}."
+            f"Overlaps need at least 2 components, got {len(index)} (`components`="
+            f"{components!r}, {loadings.shape[1]} in the decomposition)."
         )
     maps = loadings[:, index]
     peak = np.nanmax(maps, axis=0)
@@ -207,12 +221,8 @@ def overlap_maps(signal, threshold=0.3, components=None):
     )
     pair_list = list(itertools.combinations(range(len(index)), 2))
     nav_shape = tuple(am.navigation_shape[::-1])
-    data = (
-        np.stack(
-            [(present[:, a] & present[:, b]).reshape(nav_shape) for a, b in pair_list]
-        )
-        if pair_list
-        else np.zeros((0,) + nav_shape, dtype=bool)
+    data = np.stack(
+        [(present[:, a] & present[:, b]).reshape(nav_shape) for a, b in pair_list]
     )
     pairs = hs.signals.BaseSignal(data).transpose(signal_axes=len(nav_shape))
     copy_axes(pairs.axes_manager.signal_axes, am.navigation_axes)

@@ -39,7 +39,6 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-from hyperspy_rnmf._axes import map_signal
 from hyperspy_rnmf._init import nndsvd_from_sketch, sketch_svd
 from hyperspy_rnmf._residuals import morans_i
 from hyperspy_rnmf._sketch import qb_sketch
@@ -280,6 +279,10 @@ def scan_matrix(
     rng = check_random_state(base.random_state)
     size = min(ks[-1] + base.oversample, min(operand.shape))
     sketch = qb_sketch(operand, size, base.n_power_iter, rng, check_data_stats)
+    if not operand.sum_squares > 0:
+        raise ValueError(
+            "The data are all zero (after masks): there is nothing to scan k on."
+        )
     seed = int(rng.randint(2**31 - 1))
     m, n = operand.shape
     l1_W, l2_W, _, _ = base._regularization(m, n)
@@ -559,7 +562,12 @@ class KScanResult:
         import hyperspy.api as hs
 
         s = hs.load(filename)
-        md = s.metadata.KScan
+        md = s.metadata.get_item("KScan")
+        if md is None:
+            raise ValueError(
+                f"{filename!r} is not a k-scan result (no metadata.KScan): write "
+                "one with KScanResult.save."
+            )
         metrics = dict(zip(md.metrics, np.asarray(s.data), strict=False))
         parameters = (
             md.parameters.as_dictionary()
@@ -571,10 +579,18 @@ class KScanResult:
             metrics,
             md.suggested_k,
             md.reason,
-            md.r_real,
-            md.r_reciprocal,
+            _signal_class(md.r_real),
+            _signal_class(md.r_reciprocal),
             parameters,
         )
+
+
+def _signal_class(s):
+    """A stack of maps read back from metadata (a BaseSignal) as Signal1D/2D."""
+    n = s.axes_manager.signal_dimension
+    if type(s).__name__ == "BaseSignal" and n in (1, 2):
+        return s.transpose(signal_axes=n)
+    return s
 
 
 def _k_axis(ks, navigate):
@@ -600,10 +616,29 @@ def _k_axis(ks, navigate):
 
 
 def _maps_signal(values, ks, source_axes, title):
-    """A stack of maps (navigation k, signal = ``source_axes``) as a signal."""
-    s = map_signal(np.stack([np.ravel(v) for v in values]), source_axes, title)
-    s.axes_manager.remove(s.axes_manager.navigation_axes[0])
-    s.axes_manager._append_axis(**_k_axis(ks, navigate=True))
+    """A stack of maps (navigation k, signal = ``source_axes``) as a signal.
+
+    ``inav[i]`` is the map of the i-th k, also for a single k.
+    """
+    import hyperspy.api as hs
+
+    shape = tuple(ax.size for ax in source_axes[::-1])
+    stack = np.stack([np.reshape(v, shape) for v in values])
+    axes = [_k_axis(ks, navigate=True)] + [
+        {
+            "name": ax.name,
+            "units": ax.units,
+            "scale": ax.scale,
+            "offset": ax.offset,
+            "size": ax.size,
+            "navigate": False,
+        }
+        for ax in source_axes[::-1]
+    ]
+    s = hs.signals.BaseSignal(stack, axes=axes)
+    if len(shape) in (1, 2):
+        s = s.transpose(signal_axes=len(shape))  # Signal1D / Signal2D: plots
+    s.metadata.General.title = title
     return s
 
 

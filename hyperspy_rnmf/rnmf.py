@@ -78,6 +78,16 @@ def check_data_stats(stats, name="X"):
             "non-negative data. Subtract a smaller background or clip the data "
             "explicitly before the decomposition."
         )
+    overflow = not np.isfinite(stats.sum_squares)
+    if overflow or (stats.total > 0 and stats.sum_squares == 0):
+        size, limit = ("large", "3e38") if overflow else ("small", "1e-45")
+        raise ValueError(
+            f"`{name}` holds values too {size} for the working precision: their "
+            f"squares {'overflow' if overflow else 'underflow'} (float32 goes to "
+            f"{limit}), and so would the factorization. Convert the data to "
+            "float64 (e.g. s.change_dtype('float64')) or scale them by a "
+            "constant first."
+        )
 
 
 def normalize_rows(H):

@@ -84,6 +84,18 @@ class _Calibration:
         return value / self.pixel
 
 
+def check_aperture_radius(radius_px, calibration, name="radius"):
+    """Raise unless an aperture of ``radius_px`` pixels fits in the pattern."""
+    limit = min(calibration.shape) / 2
+    if radius_px > limit:
+        raise ValueError(
+            f"`{name}` ({radius_px * calibration.pixel:g}, {radius_px:g} pixels) "
+            f"is larger than half the pattern ({limit * calibration.pixel:g}, "
+            f"{limit:g} pixels): an aperture must fit in the detector."
+        )
+    return radius_px
+
+
 def _check_length_or_none(value, name, calibration):
     return None if value is None else calibration.length(value, name)
 

@@ -28,6 +28,7 @@ from hyperspy_rnmf.segmentation._vdf_peaks import (
     DEFAULTS,
     UniqueVectors,
     _Calibration,
+    check_aperture_radius,
     estimate_vdf_parameters,
 )
 from hyperspy_rnmf.segmentation._watershed import scan_options, watershed_maps
@@ -94,7 +95,9 @@ def vdf_images(signal, vectors, *, radius=None, background=True, show_progressba
                 "spot_sigma_px"
             ]
     radius_px = (
-        max(1.0, 2.0 * spot) if radius is None else calibration.length(radius, "radius")
+        max(1.0, 2.0 * spot)
+        if radius is None
+        else check_aperture_radius(calibration.length(radius, "radius"), calibration)
     )
     ring = None
     if background:

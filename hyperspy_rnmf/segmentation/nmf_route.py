@@ -314,6 +314,10 @@ def merge_components(
     if linkage not in LINKAGES:
         raise ValueError(f"`linkage` must be one of {LINKAGES}, got {linkage!r}.")
     excluded = _check_exclude(exclude, k)
+    if len(excluded) == k:
+        raise ValueError(
+            f"`exclude` ({exclude!r}) leaves none of the {k} components to segment."
+        )
     mask = _check_signal_mask(signal_mask, f.shape[1:])
 
     kept = np.array([i for i in range(k) if i not in excluded], dtype=int)

@@ -53,6 +53,7 @@ from hyperspy_rnmf.segmentation._vdf_peaks import (
     DiffractionPeaks,
     UniqueVectors,
     _Calibration,
+    check_aperture_radius,
     estimate_vdf_parameters,
     find_diffraction_peaks,
     subtract_background,
@@ -169,6 +170,8 @@ def segment_vdf(
     ):
         if value is not None:
             calibration.length(value, name)
+    if radius is not None:
+        check_aperture_radius(calibration.length(radius, "radius"), calibration)
 
     min_size = check_int(min_size, "min_size", 1)
     check_watershed_parameters(

@@ -318,7 +318,9 @@ def test_nan_inside_range_error_lazy_as_eager():
     data = np.stack([_good().data] * 4)
     data[1, 100] = np.nan
     for lazy in (False, True):
-        with pytest.raises(ValueError, match="I\\(Q\\) is NaN or infinite at Q = 5.025"):
+        with pytest.raises(
+            ValueError, match="I\\(Q\\) is NaN or infinite at Q = 5.025"
+        ):
             iq_signal(data, lazy=lazy).get_pdf("Ni", qmin=2.0)
 
 

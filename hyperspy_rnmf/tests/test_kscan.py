@@ -231,6 +231,66 @@ def test_scan_on_lazy_data_equals_eager(lazy):
     np.testing.assert_allclose(other.r_real.data, eager.r_real.data, rtol=1e-4)
 
 
+def test_residual_map_stacks_index_and_plot_by_k(tmp_path):
+    s, _ = planted(3)
+    result = scan_components(s, range(1, 5), random_state=0)
+    for maps, shape in (
+        (result.r_real, s.axes_manager.navigation_shape),
+        (result.r_reciprocal, s.axes_manager.signal_shape),
+    ):
+        assert maps.axes_manager.navigation_shape == (4,)
+        assert maps.axes_manager.signal_shape == shape
+        for i, k in enumerate(range(1, 5)):
+            np.testing.assert_array_equal(maps.inav[i].data, maps.data[i])
+            assert maps.axes_manager.navigation_axes[0].axis[i] == k
+        maps.plot()
+    np.testing.assert_allclose(
+        result.r_real.data[2], result._models[3][1]["r_real"].reshape(NAV[::-1])
+    )
+    result.save(tmp_path / "scan.hspy")
+    loaded = KScanResult.load(tmp_path / "scan.hspy")
+    assert type(loaded.r_real) is type(result.r_real)
+    np.testing.assert_array_equal(loaded.r_real.data, result.r_real.data)
+    s.save(tmp_path / "plain.hspy")
+    with pytest.raises(ValueError, match="is not a k-scan result"):
+        KScanResult.load(tmp_path / "plain.hspy")
+
+
+def test_scan_of_one_k():
+    s, _ = planted(3)
+    result = scan_components(s, [3], random_state=0)
+    assert result.suggested_k == 3
+    assert result.r_real.axes_manager.navigation_shape == (1,)
+    assert result.r_real.axes_manager.signal_shape == s.axes_manager.navigation_shape
+
+
+def test_scan_and_residuals_with_three_navigation_axes():
+    s, _ = planted(3)
+    data = s.data.reshape((2, NAV[1] // 2) + s.data.shape[1:])
+    s3 = hs.signals.Signal2D(data)
+    result = scan_components(s3, range(1, 5), random_state=0)
+    assert result.r_real.axes_manager.signal_shape == s3.axes_manager.navigation_shape
+    assert np.all(np.isfinite(result.spatial_structure))
+    s3.decomposition("rnmf", output_dimension=3, random_state=0, print_info=False)
+    r_real, _, structure = residual_maps(s3)
+    assert np.isfinite(structure)
+
+
+def test_scan_of_all_zero_or_unrepresentable_data():
+    zeros = hs.signals.Signal2D(np.zeros((6, 6, 8, 8), np.float32))
+    with pytest.raises(ValueError, match="The data are all zero"):
+        scan_components(zeros, random_state=0)
+    with pytest.raises(ValueError, match="The data are all zero"):
+        zeros.decomposition("rnmf", print_info=False)
+    s, _ = planted(3)
+    for scale, word in ((1e30, "large"), (1e-30, "small")):
+        scaled = hs.signals.Signal2D((s.data * scale).astype(np.float32))
+        with pytest.raises(ValueError, match=f"values too {word} for the working"):
+            scan_components(scaled, range(1, 4), random_state=0)
+        with pytest.raises(ValueError, match=f"values too {word} for the working"):
+            scaled.decomposition("rnmf", output_dimension=3, print_info=False)
+
+
 def test_scan_on_arrays_and_with_masks():
     X, _, _ = separable_product(120, 80, 3, random_state=3)
     counts = np.random.default_rng(0).poisson(50 * X).astype(float)
@@ -336,10 +396,24 @@ def test_bad_thresholds_and_components():
         overlap_maps(s, threshold=1.5)
     with pytest.raises(TypeError, match="`threshold` must be a number"):
         overlap_maps(s, threshold="high")
-    with pytest.raises(ValueError, match=r"`components` must be indices in \[0, 1\]"):
-        overlap_maps(s, components=[0, 5])
-    with pytest.raises(ValueError, match=r"`components` must be in \[1, 2\], got 3"):
-        residual_maps(s, components=3)
+    allowed = r"`components` must be None, a number of components in \[1, 2\] or "
+    allowed += r"distinct indices in \[0, 1\]"
+    for function in (overlap_maps, residual_maps):
+        with pytest.raises(ValueError, match=allowed + r", got \[0, 5\]"):
+            function(s, components=[0, 5])
+        with pytest.raises(ValueError, match=allowed + r", got \[0, 0\]"):
+            function(s, components=[0, 0])
+        for bad in (1.5, True, "1", [0.7, 1.2], [True, False]):
+            with pytest.raises(TypeError, match=allowed):
+                function(s, components=bad)
+        with pytest.raises(
+            ValueError, match=r"`components` must be in \[1, 2\], got 3"
+        ):
+            function(s, components=3)
+    with pytest.raises(ValueError, match="Overlaps need at least 2 components, got 1"):
+        overlap_maps(s, components=[1])
+    count, pairs = overlap_maps(s, components=2)  # the first 2
+    assert pairs.metadata.Overlap.pairs == [[0, 1]]
     with pytest.raises(ValueError, match="`noise` must be"):
         residual_maps(s, noise="x")
 
@@ -365,3 +439,8 @@ def test_poisson_mad_matches_the_exact_expression():
     halves[:, 10:] = 1
     assert morans_i(halves) > 0.9
     assert np.isnan(morans_i(np.ones((5, 5))))
+    # more navigation axes (a series of scans): rook neighbours along every axis
+    assert abs(morans_i(rng.random((6, 20, 20)))) < 0.05
+    assert morans_i(np.stack([halves, halves])) > 0.9
+    line = rng.random(50)
+    assert morans_i(line) == morans_i(line[None, :])

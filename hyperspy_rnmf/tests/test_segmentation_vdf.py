@@ -341,6 +341,10 @@ def test_calibrated_parameters_need_calibrated_axes(planted):
         ({"mean_patterns": 1}, r"`mean_patterns` must be True or False"),
         ({"threshold": 2.0}, r"`threshold` must be a number in \(0, 1\)"),
         ({"vector_threshold": 0}, r"`vector_threshold` must be an integer >= 1"),
+        (
+            {"radius": 3.0},
+            r"`radius` \(3, 60 pixels\) is larger than half the pattern \(1.2, 24",
+        ),
     ],
 )
 def test_bad_parameters_raise(planted, kwargs, message):
