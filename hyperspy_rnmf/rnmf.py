@@ -417,8 +417,7 @@ default 'nndsvdar'
             V,
             max_iter=self.max_iter,
             tol=self.tol,
-            dtype=operand.dtype,
-            **penalties,
+            **penalties,  # in float64 for any data: see compressed_hals
         )
         if not converged:
             warnings.warn(
