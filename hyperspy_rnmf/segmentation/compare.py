@@ -190,6 +190,7 @@ def compare_routes(signal, *, nmf=None, vdf=None, min_iou=0.5):
     from hyperspy_rnmf.segmentation.nmf_route import segment_decomposition
     from hyperspy_rnmf.segmentation.vdf_route import segment_vdf
 
+    check_real(min_iou, "min_iou", 0, 1, low_open=True)  # before both routes run
     nmf_result = segment_decomposition(signal, **(nmf or {}))
     vdf_result = segment_vdf(signal, **(vdf or {}))
     comparison = compare_segmentations(

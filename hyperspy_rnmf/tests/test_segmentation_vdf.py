@@ -298,6 +298,8 @@ def test_compare_routes_tabulates_matches(planted):
     text = str(comparison)
     assert "NMF route" in text and "VDF route" in text
     assert nmf.route == "nmf" and vdf.route == "vdf"
+    with pytest.raises(ValueError, match="`min_iou` must be a number in"):
+        compare_routes(s, nmf={"exclude": list(range(5))}, min_iou=0)
 
 
 # ------------------------------------------------------------- bad input
