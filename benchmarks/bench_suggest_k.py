@@ -101,12 +101,14 @@ def sped_table(data_seeds, scan_seeds):
             ]
             lines.append(f"| {data_seed} | {seed} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
-    n = len(data_seeds) * len(scan_seeds)
-    lines.append(
-        f"| **right (6)** | | **{right[0]}/{n}** | **{right[1]}/{n}** | "
-        f"| **{right[2]}/{n}** | **{right[3]}/{n}** |"
-    )
+    lines.append(totals_row("right (6)", right, len(data_seeds) * len(scan_seeds)))
     return "\n".join(lines)
+
+
+def totals_row(label, right, n):
+    """Table row of the right knees and suggestions, counts then weighted."""
+    a, b, c, d = (f"**{count}/{n}**" for count in right)
+    return f"| **{label}** | | {a} | {b} | | {c} | {d} |"
 
 
 def main(argv=None):
@@ -128,11 +130,7 @@ def main(argv=None):
                 cells += [str(knee), str(suggested), f"{at_knee:.2f}"]
             lines.append(f"| {k} | {seed} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
-    n = len(ks) * len(seeds)
-    lines.append(
-        f"| **right** | | **{right[0]}/{n}** | **{right[1]}/{n}** | "
-        f"| **{right[2]}/{n}** | **{right[3]}/{n}** | |"
-    )
+    lines.append(totals_row("right", right, len(ks) * len(seeds)) + " |")
     table = "\n".join(lines)
     print("\n" + table + "\n", flush=True)
     data_seeds, scan_seeds = ((0,), (0, 1)) if args.quick else ((0, 1, 2), range(8))

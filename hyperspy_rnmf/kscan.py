@@ -39,6 +39,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
+from hyperspy_rnmf._axes import copy_axes
 from hyperspy_rnmf._init import nndsvd_from_sketch, sketch_svd
 from hyperspy_rnmf._residuals import morans_i
 from hyperspy_rnmf._sketch import qb_sketch
@@ -625,19 +626,12 @@ def _maps_signal(values, ks, source_axes, title):
     shape = tuple(ax.size for ax in source_axes[::-1])
     stack = np.stack([np.reshape(v, shape) for v in values])
     axes = [_k_axis(ks, navigate=True)] + [
-        {
-            "name": ax.name,
-            "units": ax.units,
-            "scale": ax.scale,
-            "offset": ax.offset,
-            "size": ax.size,
-            "navigate": False,
-        }
-        for ax in source_axes[::-1]
+        {"size": size, "navigate": False} for size in shape
     ]
     s = hs.signals.BaseSignal(stack, axes=axes)
     if len(shape) in (1, 2):
         s = s.transpose(signal_axes=len(shape))  # Signal1D / Signal2D: plots
+    copy_axes(s.axes_manager.signal_axes, source_axes)
     s.metadata.General.title = title
     return s
 

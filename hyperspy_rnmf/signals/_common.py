@@ -116,13 +116,14 @@ def _mean_rows(data, lazy, with_finite=False):
         if lazy:
             import dask.array as da
 
-            mean, total = da.compute(
-                da.nanmean(rows, axis=0), rows.sum(axis=0, dtype=np.float64)
-            )
-            mean, total = np.asarray(mean), np.asarray(total)
+            wanted = [da.nanmean(rows, axis=0)]
+            if with_finite:
+                wanted.append(rows.sum(axis=0, dtype=np.float64))
+            results = [np.asarray(r) for r in da.compute(*wanted)]
         else:
-            mean = np.nanmean(rows, axis=0)
-            total = rows.sum(axis=0, dtype=np.float64) if with_finite else None
+            results = [np.nanmean(rows, axis=0)]
+            if with_finite:
+                results.append(rows.sum(axis=0, dtype=np.float64))
     if with_finite:
-        return mean, np.isfinite(total)
-    return mean
+        return results[0], np.isfinite(results[1])
+    return results[0]
