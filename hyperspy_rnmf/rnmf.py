@@ -33,7 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hyperspy_rnmf._hals import compressed_hals, sweep_rows
+from hyperspy_rnmf._hals import sampled_hals, sweep_rows
 from hyperspy_rnmf._init import (
     INIT_METHODS,
     nndsvd_from_sketch,
@@ -158,6 +158,14 @@ default 'nndsvdar'
         HALS: each solves ``H`` for fixed ``W`` by NNLS (one pass), then ``W``
         for that ``H`` (one pass; the last one is the final projection). They
         recover the part of the components outside the sketched subspace.
+    leverage_sampling : bool, default True
+        Run the HALS iterations first on a sample of the larger dimension
+        (rows of the sketch basis drawn by leverage score, about
+        ``l ln(l) / 0.01`` of them for a sketch of size ``l``), then on all of
+        it. Used only when the sample holds at most a quarter of that
+        dimension (e.g. 187 x 187 detector pixels and k <= 17) and without an
+        L1 penalty on its factor; the same factors, 2-4 times less HALS time
+        at k = 8 (see the user guide). False runs every iteration on all rows.
 
     Attributes
     ----------
@@ -166,7 +174,8 @@ default 'nndsvdar'
         zero), sorted by decreasing total loading.
     n_components_ : int
     n_iter_ : int
-        Number of HALS iterations run.
+        Number of HALS iterations run (on the leverage sample and on all
+        rows together).
     reconstruction_err_ : float
         Frobenius norm ``|X - W H|_F`` of the fitted data, with ``W`` the
         loadings returned by :meth:`fit_transform`.
@@ -214,6 +223,7 @@ default 'nndsvdar'
         alpha_H="same",
         l1_ratio=0.0,
         n_refine_iter=1,
+        leverage_sampling=True,
     ):
         self.n_components = n_components
         self.init = init
@@ -226,6 +236,7 @@ default 'nndsvdar'
         self.alpha_H = alpha_H
         self.l1_ratio = l1_ratio
         self.n_refine_iter = n_refine_iter
+        self.leverage_sampling = leverage_sampling
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -256,6 +267,11 @@ default 'nndsvdar'
         if not (isinstance(self.alpha_H, str) and self.alpha_H == "same"):
             check_real(self.alpha_H, "alpha_H", 0)
         check_real(self.l1_ratio, "l1_ratio", 0, 1)
+        if not isinstance(self.leverage_sampling, (bool, np.bool_)):
+            raise TypeError(
+                "`leverage_sampling` must be True or False, got "
+                f"{self.leverage_sampling!r}."
+            )
         _check_random_state(self.random_state)
         return k
 
@@ -410,11 +426,12 @@ default 'nndsvdar'
             penalties = dict(l1_u=l1_H, l2_u=l2_H, l1_v=l1_W, l2_v=l2_W)
         else:
             penalties = dict(l1_u=l1_W, l2_u=l2_W, l1_v=l1_H, l2_v=l2_H)
-        U, V, n_iter, converged = compressed_hals(
+        U, V, n_iter, converged = sampled_hals(
             sketch.Q,
             sketch.B,
             U,
             V,
+            rng=rng if self.leverage_sampling else None,
             max_iter=self.max_iter,
             tol=self.tol,
             **penalties,  # in float64 for any data: see compressed_hals

@@ -1,0 +1,180 @@
+"""Leverage-score sampling of the sketch rows and HALS started on the sample."""
+
+import warnings
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from hyperspy_rnmf import RandomizedNMF
+from hyperspy_rnmf._hals import compressed_hals, sampled_hals
+from hyperspy_rnmf._leverage import (
+    MAX_SHARE,
+    inclusion_probabilities,
+    sample_rows,
+    sample_size,
+)
+from hyperspy_rnmf.datasets import synthetic_4dstem
+from hyperspy_rnmf.matching import match_components, relative_error
+from hyperspy_rnmf.tests.helpers import separable_product
+
+OPTIONS = dict(l1_u=0.0, l2_u=0.0, l1_v=0.0, l2_v=0.0, tol=1e-4)
+
+
+def orthonormal(n_rows, n_cols, seed=0, spikes=0):
+    """Orthonormal basis; ``spikes`` columns concentrated on one row each."""
+    A = np.random.default_rng(seed).standard_normal((n_rows, n_cols))
+    A[:spikes, :spikes] += 1e3 * np.eye(spikes)
+    return np.linalg.qr(A)[0]
+
+
+def test_inclusion_probabilities_sum_to_the_size_and_cap_at_one():
+    leverage = np.random.default_rng(0).random(1000) ** 8
+    leverage[:3] = [5.0, 2.0, 0.0]
+    p = inclusion_probabilities(leverage, 100)
+    assert p.sum() == pytest.approx(100)
+    assert p.max() == 1.0 and p[0] == p[1] == 1.0 and p[2] == 0.0
+    uncapped = p < 1
+    ratio = p[uncapped & (leverage > 0)] / leverage[uncapped & (leverage > 0)]
+    np.testing.assert_allclose(ratio, ratio[0])  # proportional below the cap
+    np.testing.assert_allclose(inclusion_probabilities(np.ones(50), 10), 0.2)
+
+
+def test_sample_keeps_the_rows_with_large_leverage():
+    Q = orthonormal(40_000, 13, spikes=3)  # three rows own a direction each
+    rows, scale = sample_rows(Q, np.random.RandomState(0))
+    assert {0, 1, 2} <= set(rows)
+    expected = sample_size(13)
+    assert abs(len(rows) - expected) < 5 * np.sqrt(expected)
+    assert np.all(scale >= 1.0)
+    assert np.all(np.diff(rows) > 0)
+
+
+def test_sampled_objective_is_unbiased():
+    rng = np.random.default_rng(1)
+    Q = orthonormal(40_000, 13, seed=1)
+    B = rng.standard_normal((13, 300))
+    U, V = rng.random((40_000, 3)), rng.random((3, 300)) * 1e-3
+    full = np.linalg.norm(Q @ B - U @ V) ** 2
+    draws = []
+    for seed in range(100):
+        rows, scale = sample_rows(Q, np.random.RandomState(seed))
+        Qs, Us = Q[rows] * scale[:, None], U[rows] * scale[:, None]
+        draws.append(np.linalg.norm(Qs @ B - Us @ V) ** 2)
+    assert np.mean(draws) == pytest.approx(full, rel=0.02)
+
+
+def test_no_sample_when_it_would_not_save_work():
+    size = sample_size(13)
+    n_rows = int(size / MAX_SHARE) - 1
+    assert sample_rows(orthonormal(n_rows, 13), np.random.RandomState(0)) == (
+        None,
+        None,
+    )
+    rows, _ = sample_rows(orthonormal(n_rows + 2, 13), np.random.RandomState(0))
+    assert rows is not None
+
+
+@pytest.fixture(scope="module")
+def tall_product():
+    """Exact separable rank-3 product with 20000 features (sampled)."""
+    X, W, H = separable_product(300, 20_000, 3, random_state=2, pure=20)
+    return X, W, H
+
+
+def test_sampled_hals_matches_the_plain_iteration(tall_product):
+    X, W, H = tall_product
+    Q, R = np.linalg.qr(X.T)  # exact sketch of A = X.T (20000 x 300)
+    Q, B = Q[:, :13], R[:13]
+    rng = np.random.default_rng(0)
+    U0, V0 = rng.random((20_000, 3)), rng.random((3, 300))
+    U1, V1, n1, ok1 = compressed_hals(Q, B, U0, V0, max_iter=2000, **OPTIONS)
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].shape[0])
+        return compressed_hals(*args, **kwargs)
+
+    import hyperspy_rnmf._hals as hals
+
+    original, hals.compressed_hals = hals.compressed_hals, counting
+    try:
+        U2, V2, n2, ok2 = sampled_hals(
+            Q, B, U0, V0, rng=np.random.RandomState(0), max_iter=2000, **OPTIONS
+        )
+    finally:
+        hals.compressed_hals = original
+    assert ok1 and ok2
+    assert calls[0] < MAX_SHARE * 20_000 and calls[1] == 20_000
+    for U in (U1, U2):
+        assert match_components(U.T, H).min() > 0.999
+    assert relative_error(X.T, U2, V2) < 1e-3
+
+
+def test_budget_is_shared_between_the_two_stages(tall_product):
+    X = tall_product[0]
+    Q, R = np.linalg.qr(X.T)
+    Q, B = Q[:, :13], R[:13]
+    rng = np.random.default_rng(0)
+    U0, V0 = rng.random((20_000, 3)), rng.random((3, 300))
+    # unbounded: 18 iterations on the sample, then 22 on all rows
+    for max_iter in (5, 30):  # the budget ends in the first or second stage
+        U, V, n_iter, converged = sampled_hals(
+            Q, B, U0, V0, rng=np.random.RandomState(0), max_iter=max_iter, **OPTIONS
+        )
+        assert n_iter == max_iter and not converged
+        assert U.shape == (20_000, 3) and np.all(U >= 0)
+    assert sampled_hals(
+        Q, B, U0, V0, rng=np.random.RandomState(0), max_iter=2000, **OPTIONS
+    )[2:] == (40, True)
+
+
+def test_l1_penalty_on_the_tall_factor_skips_the_sample(tall_product):
+    X = tall_product[0].astype(np.float32)
+    fits = [
+        RandomizedNMF(
+            3, random_state=0, alpha_W=1e-3, l1_ratio=1.0, leverage_sampling=s
+        ).fit(X)
+        for s in (True, False)
+    ]
+    np.testing.assert_array_equal(fits[0].components_, fits[1].components_)
+    assert fits[0].n_iter_ == fits[1].n_iter_
+
+
+@pytest.fixture(scope="module")
+def large_detector():
+    s, truth = synthetic_4dstem(
+        4, (20, 15), (128, 128), random_state=0, dtype="float32"
+    )
+    return s.data.reshape(300, -1), truth["factors"]
+
+
+def test_recovery_with_and_without_sampling(large_detector):
+    X, factors = large_detector
+    fits = {}
+    for sampling in (True, False):
+        model = RandomizedNMF(4, random_state=0, leverage_sampling=sampling)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # converges within max_iter
+            W = model.fit_transform(X)
+        assert match_components(model.components_, factors).min() > 0.99
+        fits[sampling] = relative_error(X, W, model.components_)
+    assert fits[True] <= fits[False] * (1 + 1e-4)
+
+
+def test_sampled_fit_is_reproducible_and_lazy_equals_eager(large_detector):
+    X = large_detector[0]
+    fits = [RandomizedNMF(4, random_state=5).fit(X) for _ in range(2)]
+    fits.append(RandomizedNMF(4, random_state=5).fit(da.from_array(X, chunks=(64, -1))))
+    np.testing.assert_array_equal(fits[0].components_, fits[1].components_)
+    assert fits[2].n_iter_ == fits[0].n_iter_
+    assert np.abs(fits[2].components_ - fits[0].components_).max() < (
+        1e-4 * fits[0].components_.max()
+    )
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_leverage_sampling_must_be_bool(value):
+    X = np.random.default_rng(0).random((20, 30))
+    with pytest.raises(TypeError, match=r"`leverage_sampling` must be True or False"):
+        RandomizedNMF(2, leverage_sampling=value).fit(X)
