@@ -164,8 +164,9 @@ default 'nndsvdar'
         ``l ln(l) / 0.01`` of them for a sketch of size ``l``), then on all of
         it. Used only when the sample holds at most a quarter of that
         dimension (e.g. 187 x 187 detector pixels and k <= 17) and without an
-        L1 penalty on its factor; the same factors, 2-4 times less HALS time
-        at k = 8 (see the user guide). False runs every iteration on all rows.
+        L1 penalty on its factor. On planted data: the same phases and
+        errors, 2-4 times less HALS time at k = 8 (see the user guide).
+        False runs every iteration on all rows.
 
     Attributes
     ----------
