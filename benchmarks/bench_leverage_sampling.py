@@ -15,7 +15,7 @@ Timings on shared machines are noisy: compare within one run.
 Usage::
 
     python benchmarks/bench_leverage_sampling.py           # 30 datasets (~7 min)
-    python benchmarks/bench_leverage_sampling.py --quick   # 4 datasets, 128 x 128
+    python benchmarks/bench_leverage_sampling.py --quick   # 4 datasets, 160 x 160
 """
 
 import argparse
@@ -57,7 +57,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="4 small datasets")
     args = parser.parse_args(argv)
     if args.quick:
-        sig, ks, seeds, boundaries = (128, 128), (4, 6), (0,), (1.5, 4.0)
+        sig, ks, seeds, boundaries = (160, 160), (4, 6), (0,), (1.5, 4.0)
     else:
         sig, ks, seeds, boundaries = (
             (187, 187),
