@@ -163,10 +163,11 @@ default 'nndsvdar'
         (rows of the sketch basis drawn by leverage score, about
         ``l ln(l) / 0.01`` of them for a sketch of size ``l``), then on all of
         it. Used only when the sample holds at most a quarter of that
-        dimension (e.g. 187 x 187 detector pixels and k <= 17) and without an
-        L1 penalty on its factor. On planted data: the same phases and
-        errors, 2-4 times less HALS time at k = 8 (see the user guide).
-        False runs every iteration on all rows.
+        dimension (e.g. 187 x 187 detector pixels and k <= 16 with the
+        default oversample) and without an L1 penalty on its factor. On
+        planted data: the same phases and errors, 2-4 times less HALS time
+        at k = 8 (see the user guide). False runs every iteration on all
+        rows.
 
     Attributes
     ----------
