@@ -47,12 +47,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import hyperspy.api as hs  # noqa: E402
 import numpy as np  # noqa: E402
+from _planted import fit_planted  # noqa: E402
 from _sped_like import DATA, load_real, sped_like  # noqa: E402
 from sklearn.decomposition import NMF  # noqa: E402
 
 from hyperspy_rnmf import RandomizedNMF, scan_components  # noqa: E402
 from hyperspy_rnmf.datasets import synthetic_4dstem  # noqa: E402
-from hyperspy_rnmf.matching import match_components, relative_error  # noqa: E402
 
 
 class ScanChain:
@@ -81,17 +81,6 @@ METHODS = {
     "RNMF init='spa'": lambda k: RandomizedNMF(k, init="spa", random_state=0),
     "RNMF k-scan 1..k": ScanChain,
 }
-
-
-def run(X, factors, make):
-    model = make(factors.shape[0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
-        W = model.fit_transform(X)
-        elapsed = time.perf_counter() - t0
-    found = match_components(model.components_, factors).min() > 0.95
-    return found, relative_error(X, W, model.components_), elapsed
 
 
 def synthetic_cubes(k, boundary, seeds):
@@ -148,7 +137,7 @@ def main(argv=None):
         cells = {name: [0, [], 0.0] for name in METHODS}
         for X, factors in cubes():
             for name, make in METHODS.items():
-                found, err, elapsed = run(X, factors, make)
+                found, err, elapsed = fit_planted(make(factors.shape[0]), X, factors)
                 cells[name][0] += found
                 cells[name][1].append(err)
                 cells[name][2] += elapsed
