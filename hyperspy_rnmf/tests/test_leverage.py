@@ -82,12 +82,22 @@ def tall_product():
     return X, W, H
 
 
-def test_sampled_hals_matches_the_plain_iteration(tall_product):
-    X, W, H = tall_product
-    Q, R = np.linalg.qr(X.T)  # exact sketch of A = X.T (20000 x 300)
-    Q, B = Q[:, :13], R[:13]
+@pytest.fixture(scope="module")
+def tall_sketch(tall_product):
+    """Exact sketch of ``A = X.T`` (20000 x 300, l = 13) and a random start."""
+    X, _, H = tall_product
+    Q, R = np.linalg.qr(X.T)
     rng = np.random.default_rng(0)
-    U0, V0 = rng.random((20_000, 3)), rng.random((3, 300))
+    start = rng.random((20_000, 3)), rng.random((3, 300))
+    return Q[:, :13], R[:13], start, H
+
+
+def test_sampled_hals_matches_the_plain_iteration(
+    tall_product, tall_sketch, monkeypatch
+):
+    import hyperspy_rnmf._hals as hals
+
+    Q, B, (U0, V0), H = tall_sketch
     U1, V1, n1, ok1 = compressed_hals(Q, B, U0, V0, max_iter=2000, **OPTIONS)
     calls = []
 
@@ -95,28 +105,19 @@ def test_sampled_hals_matches_the_plain_iteration(tall_product):
         calls.append(args[0].shape[0])
         return compressed_hals(*args, **kwargs)
 
-    import hyperspy_rnmf._hals as hals
-
-    original, hals.compressed_hals = hals.compressed_hals, counting
-    try:
-        U2, V2, n2, ok2 = sampled_hals(
-            Q, B, U0, V0, rng=np.random.RandomState(0), max_iter=2000, **OPTIONS
-        )
-    finally:
-        hals.compressed_hals = original
+    monkeypatch.setattr(hals, "compressed_hals", counting)
+    U2, V2, n2, ok2 = sampled_hals(
+        Q, B, U0, V0, rng=np.random.RandomState(0), max_iter=2000, **OPTIONS
+    )
     assert ok1 and ok2
     assert calls[0] < MAX_SHARE * 20_000 and calls[1] == 20_000
     for U in (U1, U2):
         assert match_components(U.T, H).min() > 0.999
-    assert relative_error(X.T, U2, V2) < 1e-3
+    assert relative_error(tall_product[0].T, U2, V2) < 1e-3
 
 
-def test_budget_is_shared_between_the_two_stages(tall_product):
-    X = tall_product[0]
-    Q, R = np.linalg.qr(X.T)
-    Q, B = Q[:, :13], R[:13]
-    rng = np.random.default_rng(0)
-    U0, V0 = rng.random((20_000, 3)), rng.random((3, 300))
+def test_budget_is_shared_between_the_two_stages(tall_sketch):
+    Q, B, (U0, V0), _ = tall_sketch
     # unbounded: 18 iterations on the sample, then 22 on all rows
     for max_iter in (5, 30):  # the budget ends in the first or second stage
         U, V, n_iter, converged = sampled_hals(
