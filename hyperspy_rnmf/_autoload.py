@@ -15,7 +15,9 @@ This module imports only the standard library: it costs well under a
 millisecond at start-up and nothing is imported from hyperspy_rnmf, NumPy or
 scikit-learn until an rnmf decomposition runs. If anything goes wrong the
 error becomes a warning and HyperSpy works as if hyperspy-rnmf were absent.
-Set the environment variable ``HYPERSPY_RNMF_DISABLE=1`` to switch it off.
+Set the environment variable ``HYPERSPY_RNMF_DISABLE=1`` to switch it off:
+before Python starts, or in the session (``os.environ``, Jupyter's ``%env``)
+before HyperSpy is imported; it is read when HyperSpy's modules load.
 """
 
 import importlib.abc
@@ -77,7 +79,7 @@ class RNMFFinder(importlib.abc.MetaPathFinder):
         self._busy = set()
 
     def find_spec(self, fullname, path, target=None):
-        if fullname not in TARGETS or fullname in self._busy:
+        if fullname not in TARGETS or fullname in self._busy or disabled():
             return None
         self._busy.add(fullname)
         try:

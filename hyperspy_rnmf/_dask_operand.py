@@ -32,6 +32,7 @@ from hyperspy_rnmf._operand import (
     _stack_components,
     _with_ones,
     float_dtype,
+    in_data_coordinates,
 )
 from hyperspy_rnmf._threads import single_blas_thread
 
@@ -258,8 +259,19 @@ class DaskOperand:
                 return dask.compute(*tasks)
         return dask.compute(*tasks)
 
+    def _located(self, stats):
+        """Merged ``stats`` located in the data (:func:`in_data_coordinates`)."""
+        return in_data_coordinates(
+            _merge_stats(stats),
+            self.rows,
+            self.cols,
+            self.row_scale,
+            self.col_scale,
+            self.dtype,
+        )
+
     def _first(self, stats):
-        stats = _merge_stats(stats)
+        stats = self._located(stats)
         if stats.finite:
             self.sum_squares = stats.sum_squares
         return stats
@@ -349,7 +361,7 @@ class DaskOperand:
                 for rows, c, p in blocks
             ]
         )
-        stats = _merge_stats(p[0] for p in parts) if with_stats else None
+        stats = self._located(p[0] for p in parts) if with_stats else None
         if stats is not None and not stats.finite:
             return None, None, stats
         rhs = np.empty((self.shape[0], components.shape[0]))

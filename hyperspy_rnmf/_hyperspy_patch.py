@@ -20,9 +20,17 @@ _NOTE = """
 
 
 def _is_rnmf(value):
+    """True for "rnmf" (any case) and RandomizedNMF objects, subclasses too.
+
+    The class is recognised by name and module, so that nothing is imported
+    for HyperSpy's own algorithms.
+    """
     if isinstance(value, str):
         return value.lower() == "rnmf"
-    return type(value).__module__.split(".")[0] == "hyperspy_rnmf"
+    return any(
+        cls.__name__ == "RandomizedNMF" and cls.__module__ == "hyperspy_rnmf.rnmf"
+        for cls in type(value).__mro__
+    )
 
 
 def _rnmf_arguments(signature, self, args, kwargs):

@@ -45,10 +45,10 @@ def float_dtype(dtype):
 
     float32 stays float32, float64 stays float64; integers use the smallest
     float that represents every value of the integer type exactly (float32 for
-    8 and 16 bit integers, float64 otherwise).
+    8 and 16 bit integers, float64 otherwise), in native byte order.
     """
     dtype = np.dtype(dtype)
-    if dtype == np.float32:
+    if dtype.kind == "f" and dtype.itemsize == 4:  # also big-endian '>f4'
         return np.dtype(np.float32)
     if dtype.kind in "iub" and dtype.itemsize <= 2:
         return np.dtype(np.float32)
@@ -59,8 +59,9 @@ class BlockStats:
     """What the first pass learns about the data besides the sketch.
 
     ``total`` and ``sum_squares`` are the sum and the sum of squares of all
-    values, ``minimum`` the smallest value; ``finite`` is False if any value
-    is NaN or infinite. ``argmin`` and ``argbad`` locate a negative and a
+    values, ``minimum`` the smallest value (with ``weighted``, the value
+    whose Poisson-weighted value was the smallest); ``finite`` is False if any
+    value is NaN or infinite. ``argmin`` and ``argbad`` locate a negative and a
     non-finite value (row, column).
     """
 
@@ -69,6 +70,8 @@ class BlockStats:
         self.total = total
         self.sum_squares = sum_squares
         self.finite = True
+        self.weighted = False  # minimum searched among weighted values
+        self.dtype = np.dtype(np.float64)  # working precision of the pass
         self.argmin = None
         self.argbad = None
 
@@ -127,6 +130,36 @@ def _block_stats(block, rows, sums, check_min):
         if minimum < 0:
             neg = np.unravel_index(np.argmin(block), block.shape)
             stats.argmin = (_row_number(rows, neg[0]), int(neg[1]))
+    return stats
+
+
+def in_data_coordinates(stats, rows, cols, row_scale, col_scale, dtype):
+    """``stats`` with its locations and minimum in terms of the data, in place.
+
+    Blocks are read through the row and column selections and the Poisson
+    weights: a value found at operand row ``r`` and column ``c`` is the data
+    value at ``rows[r], cols[c]`` divided by ``row_scale[r] * col_scale[c]``.
+    Error messages must name the user's value and where it is. ``dtype`` is
+    the working precision of the pass.
+    """
+    stats.dtype = np.dtype(dtype)
+
+    def locate(where):
+        r, c = where
+        return (
+            int(r if rows is None else rows[r]),
+            int(c if cols is None else cols[c]),
+        )
+
+    if stats.argbad is not None:
+        stats.argbad = locate(stats.argbad)
+    if stats.argmin is not None:
+        r, c = stats.argmin
+        factor = 1.0 if row_scale is None else float(row_scale[r])
+        factor *= 1.0 if col_scale is None else float(col_scale[c])
+        stats.minimum = float(stats.minimum) * factor
+        stats.weighted = row_scale is not None or col_scale is not None
+        stats.argmin = locate(stats.argmin)
     return stats
 
 
@@ -362,8 +395,15 @@ class NumpyOperand:
             col_sums += cols
         return row_sums, col_sums
 
-    def _first(self, stats):
+    def _located(self, stats):
+        """Merged ``stats`` located in the data (:func:`in_data_coordinates`)."""
         stats = stats if isinstance(stats, BlockStats) else _merge_stats(stats)
+        return in_data_coordinates(
+            stats, self.rows, self.cols, self.row_scale, self.col_scale, self.dtype
+        )
+
+    def _first(self, stats):
+        stats = self._located(stats)
         if stats.finite:
             self.sum_squares = stats.sum_squares
         return stats
@@ -458,7 +498,7 @@ class NumpyOperand:
                         break
                     rhs[start:stop] = block @ components.T
                     norm += part.sum_squares
-                stats = _merge_stats(parts)
+                stats = self._located(parts)
                 if not stats.finite:
                     return None, None, stats
             else:

@@ -65,7 +65,8 @@ def _flat_mask(mask, signal, space):
         )
     flat = np.ascontiguousarray(array.reshape(array_shape)).ravel()
     if flat.all():
-        raise ValueError(f"All positions are excluded by `{name}`: nothing to fit.")
+        what = "positions" if space == "navigation" else "pixels"
+        raise ValueError(f"All {what} are excluded by `{name}`: nothing to fit.")
     return flat
 
 

@@ -13,7 +13,7 @@ import logging
 
 from hyperspy_rnmf._signal_matrix import SignalMatrix
 from hyperspy_rnmf._validation import check_int, check_signal
-from hyperspy_rnmf.rnmf import RandomizedNMF
+from hyperspy_rnmf.rnmf import RandomizedNMF, check_data_stats
 
 _logger = logging.getLogger(__name__)
 
@@ -39,10 +39,12 @@ def _estimator_options():
 
 
 def _make_estimator(algorithm, output_dimension, options):
-    """The RandomizedNMF to fit, from a name or an estimator object.
+    """The RandomizedNMF to fit, from a name or an estimator object, and the
+    number of components (None: chosen by a k-scan).
 
-    Its ``n_components`` is None when the number of components is to be
-    chosen by a k-scan.
+    The user's estimator is not reconfigured here: ``output_dimension`` is
+    set on it only for the duration of the fit (see
+    :func:`rnmf_decomposition`).
     """
     if isinstance(algorithm, RandomizedNMF):
         if options:
@@ -58,19 +60,17 @@ def _make_estimator(algorithm, output_dimension, options):
                 f"`output_dimension={output_dimension}` differs from the "
                 f"estimator's n_components={k}; give only one of them."
             )
-        if k is None and output_dimension is not None:
-            algorithm.set_params(n_components=output_dimension)
-        return algorithm
+        return algorithm, output_dimension if k is None else k
     unknown = set(options) - _estimator_options()
     if unknown:
         raise TypeError(
             "Unknown keyword argument(s) for algorithm='rnmf': "
-            + ", ".join(f"{k}={options[k]!r}" for k in sorted(unknown))
+            + ", ".join(f"{k}={_short_repr(options[k])}" for k in sorted(unknown))
             + ". Allowed: "
             + ", ".join(sorted(_estimator_options()))
             + " and HyperSpy's decomposition parameters."
         )
-    return RandomizedNMF(n_components=output_dimension, **options)
+    return RandomizedNMF(n_components=output_dimension, **options), output_dimension
 
 
 def _check_not_used(used):
@@ -183,9 +183,21 @@ def rnmf_decomposition(
         raise ValueError(
             f"`algorithm` must be 'rnmf' or a RandomizedNMF, got {algorithm!r}."
         )
+    if not isinstance(algorithm, (str, RandomizedNMF)):
+        raise TypeError(
+            "`algorithm` must be 'rnmf' or a RandomizedNMF, got "
+            f"{_short_repr(algorithm)} (type {type(algorithm).__name__})."
+        )
     if output_dimension is not None:
         check_int(output_dimension, "output_dimension", 1)
-    estimator = _make_estimator(algorithm, output_dimension, kwargs)
+    estimator, k = _make_estimator(algorithm, output_dimension, kwargs)
+    if isinstance(estimator.init, str) and estimator.init == "custom":
+        raise ValueError(
+            "init='custom' needs the starting factors `W` and `H`, which "
+            "s.decomposition cannot pass; call RandomizedNMF(init='custom')"
+            ".fit_transform(X, W=W, H=H) on the (positions x pixels) data "
+            "matrix instead, or choose another `init`."
+        )
     matrix = SignalMatrix(
         signal,
         navigation_mask,
@@ -195,28 +207,35 @@ def rnmf_decomposition(
     )
     if output_dimension is not None:
         check_int(output_dimension, "output_dimension", 1, min(matrix.fit_shape))
-    if estimator.n_components is None:
+    if k is None:
         operand = matrix.fit_operand()
         scan = _choose_k(matrix, operand, estimator, show_progressbar)
         loadings = scan.fit(scan.suggested_k, estimator, operand)
     else:
         scan = None
-        loadings = estimator._fit_operand(matrix.fit_operand())
+        given = estimator.n_components
+        estimator.n_components = k
+        try:
+            loadings = estimator._fit_operand(matrix.fit_operand())
+        finally:  # the user's object keeps its own setting
+            estimator.n_components = given
     factors = estimator.components_.T.copy()
     rows, cols = matrix.keep_rows, matrix.keep_cols
 
     if reproject in ("navigation", "both") and rows is not None:
         full = matrix.operand(None, cols)
-        loadings = estimator._project(full, estimator.components_)[0]
+        loadings, _, stats = estimator._project(
+            full, estimator.components_, with_stats=True
+        )
+        check_data_stats(stats)  # the masked positions were never read
         rows = None
     if reproject in ("signal", "both") and cols is not None:
         full = matrix.operand(matrix.keep_rows, None)
         fit_loadings = loadings
         if rows is None and matrix.keep_rows is not None:  # reprojected rows
             fit_loadings = loadings[matrix.keep_rows]
-        factors = estimator._update_components(full, fit_loadings).T.astype(
-            factors.dtype
-        )
+        updated = estimator._update_components(full, fit_loadings, check=True)
+        factors = updated.T.astype(factors.dtype)
         cols = None
 
     factors, loadings = matrix.to_learning_results(factors, loadings, rows, cols)

@@ -722,7 +722,7 @@ def scan_components(
                 )
             data = hs.signals.Signal1D(array)
     rnmf_options.setdefault("tol", SCAN_TOL)
-    template = _make_estimator("rnmf", None, rnmf_options)
+    template, _ = _make_estimator("rnmf", None, rnmf_options)
     matrix = SignalMatrix(
         data, navigation_mask, signal_mask, normalize_poissonian_noise, show_progressbar
     )

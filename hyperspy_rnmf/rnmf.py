@@ -72,21 +72,31 @@ def check_data_stats(stats, name="X"):
         )
     if stats.minimum < 0:
         row, col = stats.argmin
+        which = "for example" if stats.weighted else "minimum"
         raise ValueError(
             f"Negative values in data: `{name}` contains negative values "
-            f"(minimum {stats.minimum:g} at row {row}, column {col}); NMF needs "
+            f"({which} {stats.minimum:g} at row {row}, column {col}); NMF needs "
             "non-negative data. Subtract a smaller background or clip the data "
             "explicitly before the decomposition."
         )
     overflow = not np.isfinite(stats.sum_squares)
     if overflow or (stats.total > 0 and stats.sum_squares == 0):
-        size, limit = ("large", "3e38") if overflow else ("small", "1e-45")
+        info = np.finfo(stats.dtype)
+        size, limit = (
+            ("large", f"up to {info.max:.2g}")
+            if overflow
+            else ("small", f"down to {info.smallest_subnormal:.2g}")
+        )
+        advice = (
+            "Convert the data to float64 (e.g. s.change_dtype('float64')) or "
+            "scale them by a constant first."
+            if info.dtype == np.float32
+            else "Scale them by a constant first."
+        )
         raise ValueError(
             f"`{name}` holds values too {size} for the working precision: their "
-            f"squares {'overflow' if overflow else 'underflow'} (float32 goes to "
-            f"{limit}), and so would the factorization. Convert the data to "
-            "float64 (e.g. s.change_dtype('float64')) or scale them by a "
-            "constant first."
+            f"squares {'overflow' if overflow else 'underflow'} ({info.dtype} "
+            f"goes {limit}), and so would the factorization. {advice}"
         )
 
 
@@ -458,10 +468,20 @@ default 'nndsvdar'
         self.n_passes_ = n_passes
         return np.ascontiguousarray(loadings[:, order])
 
-    def _update_components(self, operand, W, H=None):
-        """Update ``H`` for fixed ``W`` on the full data (one pass)."""
+    def _update_components(self, operand, W, H=None, check=False):
+        """Update ``H`` for fixed ``W`` on the full data (one pass).
+
+        With ``check``, data not seen by the fit (e.g. masked pixels being
+        reprojected) are checked in the same pass: NaN, inf or negative values
+        raise.
+        """
         W = np.asarray(W, dtype=np.float64)
-        WtX = operand.rmatmul(W.astype(operand.dtype)).T
+        if check:
+            stats, XtW = operand.stats_and_rmatmul(W.astype(operand.dtype))
+            check_data_stats(stats)
+            WtX = XtW.T
+        else:
+            WtX = operand.rmatmul(W.astype(operand.dtype)).T
         return self._solve_components(W, WtX, H, operand.shape)
 
     def _solve_components(self, W, WtX, H, shape):

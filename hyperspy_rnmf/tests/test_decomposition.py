@@ -1,5 +1,7 @@
 """``s.decomposition("rnmf")`` on HyperSpy signals (eager and lazy)."""
 
+import re
+
 import hyperspy.api as hs
 import numpy as np
 import pytest
@@ -407,6 +409,85 @@ def test_output_dimension_bound_counts_kept_rows():
         s.decomposition("rnmf", output_dimension=4, navigation_mask=mask)
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("bad", [np.nan, -3.0])
+def test_reprojected_entries_are_checked(lazy, bad):
+    """Masked data are read for the first time when reprojected: NaN or
+    negative values there raise (with their place in the data) instead of
+    giving zero loadings or factors."""
+    s, _, _ = make_signal(lazy=lazy)
+    data = s.data.compute() if lazy else s.data
+    data = data.copy()
+    data[2, 1, 5, 3] = bad  # navigation y=2, x=1; signal ky=5, kx=3
+    s = hs.signals.Signal2D(data)
+    if lazy:
+        s = s.as_lazy()
+    nav_mask = np.zeros(NAV[::-1], dtype=bool)
+    nav_mask[1, 2] = True  # (x, y) order
+    sig_mask = np.zeros(SIG, dtype=bool)
+    sig_mask[5, 3] = True
+    row, col = 2 * NAV[1] + 1, 5 * SIG[1] + 3
+    problem = "NaN or inf (first" if np.isnan(bad) else "negative values (minimum -3"
+    match = rf"{re.escape(problem)} at row {row}, column {col}\)"
+    options = dict(output_dimension=K, print_info=False)
+    # without reprojection the masked entries are never read
+    s.decomposition("rnmf", navigation_mask=nav_mask, signal_mask=sig_mask, **options)
+    with pytest.raises(ValueError, match=match):
+        s.decomposition(
+            "rnmf", navigation_mask=nav_mask, reproject="navigation", **options
+        )
+    with pytest.raises(ValueError, match=match):
+        s.decomposition("rnmf", signal_mask=sig_mask, reproject="signal", **options)
+
+
+def test_negative_value_reported_in_data_units_with_poisson():
+    s, _, _ = make_signal()
+    s.data[1, 0, 2, 2] = -7.0
+    with pytest.raises(ValueError, match=r"\(for example -7 at row 6, column 16\)"):
+        s.decomposition(True, "rnmf", output_dimension=2, print_info=False)
+
+
+def test_estimator_object_settings_unchanged():
+    """``output_dimension`` is used for the fit, not written into the user's
+    estimator (nor left there by a failing call)."""
+    s, _, _ = make_signal()
+    estimator = RandomizedNMF(random_state=0)
+    s.decomposition(algorithm=estimator, output_dimension=2, print_info=False)
+    assert estimator.n_components is None and estimator.n_components_ == 2
+    s.decomposition(algorithm=estimator, output_dimension=3, print_info=False)
+    assert estimator.n_components is None and estimator.n_components_ == 3
+    with pytest.raises(ValueError, match="`output_dimension` must be an integer"):
+        s.decomposition(algorithm=estimator, output_dimension=999)
+    assert estimator.n_components is None
+
+
+def test_estimator_subclass_is_routed_to_rnmf():
+    class Subclass(RandomizedNMF):
+        pass
+
+    Subclass.__module__ = "users_notebook"  # not from hyperspy_rnmf
+
+    s, _, H = make_signal()
+    s.decomposition(algorithm=Subclass(K, random_state=0), print_info=False)
+    assert s.learning_results.decomposition_algorithm == "rnmf"
+
+
+def test_other_objects_are_not_algorithms():
+    s, _, _ = make_signal()
+    with pytest.raises(
+        TypeError, match=r"`algorithm` must be 'rnmf' or a RandomizedNMF, got .*list"
+    ):
+        rnmf_decomposition(s, algorithm=[1, 2], output_dimension=2)
+
+
+def test_custom_init_needs_the_estimator():
+    s, _, _ = make_signal()
+    with pytest.raises(ValueError, match=r"init='custom' needs the starting factors"):
+        s.decomposition("rnmf", output_dimension=2, init="custom")
+    with pytest.raises(TypeError, match=r"W=<ndarray of shape \(48, 2\), float64>"):
+        s.decomposition("rnmf", output_dimension=2, W=np.ones((48, 2)))
+
+
 def test_estimator_conflicts_raise():
     s, _, _ = make_signal()
     with pytest.raises(TypeError, match=r"Options tol=0.1 cannot be combined"):
@@ -439,7 +520,7 @@ def test_estimator_conflicts_raise():
         (
             {"signal_mask": np.ones((9, 7), bool)},
             ValueError,
-            "All positions are excluded by `signal_mask`",
+            "All pixels are excluded by `signal_mask`",
         ),
         (
             {"navigation_mask": hs.signals.Signal2D(np.zeros((8, 6), bool))},

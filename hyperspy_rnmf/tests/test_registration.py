@@ -109,6 +109,22 @@ print(s.learning_results.decomposition_algorithm)
     assert out.stdout.strip() == "SVD"
 
 
+def test_switched_off_in_the_session_before_hyperspy_is_imported():
+    out = run_python(
+        """
+import os
+os.environ["HYPERSPY_RNMF_DISABLE"] = "1"  # e.g. %env in Jupyter
+"""
+        + FRESH
+        + """
+s = hs.signals.Signal1D(data)
+assert not hasattr(type(s).decomposition, "_hyperspy_rnmf_original")
+print("unwrapped")
+"""
+    )
+    assert out.stdout.strip() == "unwrapped"
+
+
 def test_failure_becomes_warning_and_hyperspy_still_works():
     out = run_python(
         """

@@ -89,6 +89,32 @@ def test_integer_counts_accepted_as_they_are(dtype):
     np.testing.assert_allclose(model.components_, reference.components_, rtol=1e-6)
 
 
+def test_big_endian_float32_stays_float32():
+    X, _, H0 = separable_product(150, 200, 3, random_state=3)
+    native = X.astype(np.float32)
+    swapped = native.astype(">f4")  # e.g. read from a big-endian file
+    model = RandomizedNMF(3, random_state=0)
+    W = model.fit_transform(swapped)
+    assert W.dtype == np.float32 and model.components_.dtype == np.float32
+    reference = RandomizedNMF(3, random_state=0).fit(native)
+    np.testing.assert_array_equal(model.components_, reference.components_)
+
+
+@pytest.mark.parametrize(
+    "scale, dtype, match",
+    [
+        (1e30, np.float32, r"too large .* \(float32 goes up to 3.4e\+38\).* float64"),
+        (1e200, np.float64, r"too large .* \(float64 goes up to 1.8e\+308\).* Scale"),
+        (1e-30, np.float32, r"too small .* \(float32 goes down to 1.4e-45\).* float64"),
+        (1e-200, np.float64, r"too small .* \(float64 goes down to 4.9e-324\).* Scale"),
+    ],
+)
+def test_values_out_of_range_of_the_working_precision_raise(scale, dtype, match):
+    X, _, _ = separable_product(50, 60, 2, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        RandomizedNMF(2, random_state=0).fit((X * scale).astype(dtype))
+
+
 def test_input_not_modified():
     X, _, _ = separable_product(100, 120, 3, random_state=5)
     X32 = X.astype(np.float32)
