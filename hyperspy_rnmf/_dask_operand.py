@@ -362,13 +362,13 @@ class DaskOperand:
             ]
         )
         stats = self._located(p[0] for p in parts) if with_stats else None
-        if stats is not None and not stats.finite:
+        if stats is not None and stats.rejects():
             return None, None, stats
         rhs = np.empty((self.shape[0], components.shape[0]))
         for (rows, _, _), part in zip(blocks, parts, strict=False):
             rhs[rows] = part[1]
         norm = sum(p[2] for p in parts) if need_norm or with_stats else self.sum_squares
-        loadings, residual = _solve_loadings(rhs, norm, gram, l1, l2)
+        loadings, residual = _solve_loadings(rhs, norm, gram, l1, l2, self.dtype)
         loadings = loadings.astype(self.dtype)
         if residual < _CANCELLATION[self.dtype] * norm:
             shared_loadings = self._shared(loadings)

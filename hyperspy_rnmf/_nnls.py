@@ -16,8 +16,16 @@ import numpy as np
 import scipy.linalg
 
 
-def nnls_gram(gram, rhs, *, l1=0.0, l2=0.0):
+def nnls_gram(gram, rhs, *, l1=0.0, l2=0.0, rtol=None):
     """Solve ``min_x 0.5 x^T G x - r^T x + l1 sum(x) + 0.5 l2 |x|^2, x >= 0``.
+
+    When ``G = C^T C`` is (nearly) singular, e.g. more components than the
+    rank of the data, round-off in ``r = C^T b`` has parts outside the range
+    of ``G`` and the exact solution of the Gram form runs off to huge
+    coefficients (measured: loadings of 1e4 for data of at most 9, a
+    residual 50 times the data). A ridge of ``rtol * max(diag(G))``, at the
+    accuracy of ``r``, keeps the solution bounded; it changes well-conditioned
+    solutions by about ``rtol * cond(G)``, the round-off they already carry.
 
     Parameters
     ----------
@@ -27,6 +35,9 @@ def nnls_gram(gram, rhs, *, l1=0.0, l2=0.0):
         One right-hand side ``C^T b`` per column.
     l1, l2 : float, default 0
         L1 and L2 penalties applied to every coefficient.
+    rtol : float, optional
+        Relative accuracy of ``rhs``: the machine epsilon of the data it was
+        computed from (float64's by default).
 
     Returns
     -------
@@ -36,7 +47,10 @@ def nnls_gram(gram, rhs, *, l1=0.0, l2=0.0):
     gram = np.asarray(gram, dtype=np.float64)
     rhs = np.asarray(rhs, dtype=np.float64)
     k, p = rhs.shape
-    gram = gram + l2 * np.eye(k)
+    if rtol is None:
+        rtol = np.finfo(np.float64).eps
+    ridge = rtol * float(np.max(np.diag(gram), initial=0.0))
+    gram = gram + (l2 + ridge) * np.eye(k)
     rhs = rhs - l1
     x = np.zeros((k, p))
     if p == 0:

@@ -75,6 +75,11 @@ class BlockStats:
         self.argmin = None
         self.argbad = None
 
+    def rejects(self):
+        """True if the data cannot be factorized (see ``check_data_stats``):
+        NaN or inf, negative values, or squares that overflow."""
+        return not self.finite or self.minimum < 0 or not np.isfinite(self.sum_squares)
+
 
 def _available_cores():
     """Cores this process may run on (the affinity mask where there is one)."""
@@ -111,10 +116,13 @@ def _block_stats(block, rows, sums, check_min):
     if block.size == 0:
         return stats
     if not np.all(np.isfinite(sums)):
-        bad = np.argwhere(~np.isfinite(block))[0]
-        stats.finite = False
-        stats.argbad = (_row_number(rows, bad[0]), int(bad[1]))
-        return stats
+        bad = np.argwhere(~np.isfinite(block))
+        if bad.size:
+            stats.finite = False
+            stats.argbad = (_row_number(rows, bad[0, 0]), int(bad[0, 1]))
+            return stats
+        # finite values whose sums overflow: the sum of squares overflows
+        # too, and check_data_stats reports the values as too large
     step = _rows_per_piece(block.shape[1], block.itemsize)
     minimum, squares = np.inf, 0.0
     for start in range(0, block.shape[0], step):
@@ -192,13 +200,15 @@ def _block_products(block, components):
     return rhs, norm
 
 
-def _solve_loadings(rhs, norm, gram, l1, l2):
-    """Loadings by NNLS from ``rhs = X @ H.T``, and the squared residual.
+def _solve_loadings(rhs, norm, gram, l1, l2, dtype):
+    """Loadings by NNLS from ``rhs = X @ H.T`` (computed in ``dtype``), and the
+    squared residual.
 
     The residual comes from ``|X|^2 - 2 <W, X H^T> + <W^T W, H H^T>``.
     """
+    rtol = np.finfo(dtype).eps
     with single_blas_thread():
-        loadings = nnls_gram(gram, rhs.T, l1=l1, l2=l2).T
+        loadings = nnls_gram(gram, rhs.T, l1=l1, l2=l2, rtol=rtol).T
     residual = (
         norm
         - 2.0 * np.einsum("ij,ij->", loadings, rhs)
@@ -499,7 +509,7 @@ class NumpyOperand:
                     rhs[start:stop] = block @ components.T
                     norm += part.sum_squares
                 stats = self._located(parts)
-                if not stats.finite:
+                if stats.rejects():
                     return None, None, stats
             else:
 
@@ -509,7 +519,7 @@ class NumpyOperand:
                 for start, stop, (part, block_norm) in self._map_blocks(products):
                     rhs[start:stop] = part
                     norm += block_norm
-        loadings, residual = _solve_loadings(rhs, norm, gram, l1, l2)
+        loadings, residual = _solve_loadings(rhs, norm, gram, l1, l2, self.dtype)
         loadings = loadings.astype(self.dtype)
         if residual < _CANCELLATION[self.dtype] * norm:
             residual = sum(
@@ -617,8 +627,9 @@ def _scan_block(block, stacked, bounds, grams, l1, l2, expected=False, scales=No
     from hyperspy_rnmf._residuals import residual_stats
 
     rhs = (block @ stacked.T).astype(np.float64)
+    rtol = np.finfo(block.dtype).eps
     loadings = [
-        nnls_gram(gram, rhs[:, a:b].T, l1=l1, l2=l2).T.astype(block.dtype)
+        nnls_gram(gram, rhs[:, a:b].T, l1=l1, l2=l2, rtol=rtol).T.astype(block.dtype)
         for gram, (a, b) in zip(grams, bounds, strict=False)
     ]
     stats = residual_stats(

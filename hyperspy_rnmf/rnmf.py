@@ -301,6 +301,17 @@ default 'nndsvdar'
                 raise ValueError(f"Expected a 2D array for `X`, got shape {X.shape}.")
             if X.dtype.kind not in "biuf":
                 raise ValueError(f"`X` must have a real numeric dtype, got {X.dtype}.")
+            if any(np.isnan(size) for size in X.shape):
+                raise ValueError(
+                    f"`X` has unknown chunk sizes (shape {X.shape}, e.g. after "
+                    "boolean indexing); call X.compute_chunk_sizes() first."
+                )
+            for axis, name in ((0, "sample"), (1, "feature")):
+                if X.shape[axis] < 1:
+                    raise ValueError(
+                        f"Found array with 0 {name}(s) (shape={X.shape}) while a "
+                        "minimum of 1 is required by RandomizedNMF."
+                    )
             if reset:
                 self.n_features_in_ = X.shape[1]
             elif X.shape[1] != self.n_features_in_:
@@ -498,7 +509,8 @@ default 'nndsvdar'
         W = np.asarray(W, dtype=np.float64)
         gram = W.T @ W
         if H is None:
-            return nnls_gram(gram, WtX, l1=l1_H, l2=l2_H)
+            rtol = np.finfo(WtX.dtype).eps  # W.T @ X in the data's precision
+            return nnls_gram(gram, WtX, l1=l1_H, l2=l2_H, rtol=rtol)
         H = np.array(H, dtype=np.float64)
         work, old = np.empty(H.shape[1]), np.empty(H.shape[1])
         size = float(np.vdot(H, H))
@@ -551,7 +563,9 @@ default 'nndsvdar'
 
         Returns
         -------
-        numpy.ndarray, shape (n_samples, n_features)
+        numpy.ndarray or dask.array.Array, shape (n_samples, n_features)
+            A dask array (not computed) for dask loadings: the reconstruction
+            of lazy data is as large as the data.
         """
         check_is_fitted(self)
         if not is_dask_array(X):

@@ -380,6 +380,74 @@ def test_dask_wrong_features_raise(X_small):
         model.transform(da.from_array(X_small[:, :19]))
 
 
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (
+            da.zeros((0, 5), chunks=1),
+            r"Found array with 0 sample\(s\) \(shape=\(0, 5\)\)",
+        ),
+        (
+            da.zeros((5, 0), chunks=1),
+            r"Found array with 0 feature\(s\) \(shape=\(5, 0\)\)",
+        ),
+        (
+            da.ones((6, 4), chunks=2)[da.arange(6, chunks=2) > 2],
+            r"`X` has unknown chunk sizes \(shape \(nan, 4\).*X\.compute_chunk_sizes",
+        ),
+    ],
+)
+def test_dask_degenerate_shapes_raise(X, match):
+    with pytest.raises(ValueError, match=match):
+        RandomizedNMF(1).fit(X)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_finite_values_whose_sums_overflow_raise(lazy):
+    X = np.full((20, 100), 1e307)  # finite, but every row sum overflows
+    if lazy:
+        X = da.from_array(X, chunks=(10, 100))
+    with np.errstate(over="ignore"):
+        with pytest.raises(ValueError, match=r"too large .*\(float64 goes up to"):
+            RandomizedNMF(2, random_state=0).fit(X)
+        model = RandomizedNMF(2, random_state=0).fit(np.ones((20, 100)))
+        with pytest.raises(ValueError, match=r"too large .*\(float64 goes up to"):
+            model.transform(X)
+
+
+def test_no_stop_while_the_error_recovers_from_a_restart():
+    # nearly exact rank-3 data: an extrapolation restart made the error jump
+    # 17x; it took more than 10 iterations to come back below the best, and the
+    # fit stopped there (83 iterations, relative error 9.7e-3) while the error
+    # still fell by 10 % per iteration
+    rng = np.random.default_rng(4)
+    X = rng.random((20000, 3)) @ rng.random((3, 50)) + 1e-3 * rng.random((20000, 50))
+    model = RandomizedNMF(3, random_state=0, leverage_sampling=False, max_iter=500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    assert model.n_iter_ > 200
+    assert model.reconstruction_err_ < 1e-3 * np.linalg.norm(X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loadings_bounded_with_more_components_than_the_rank(dtype):
+    # k = 40 components of rank-20 data: H H^T is singular (condition 2e14)
+    # and round-off in X H^T made the Gram-form NNLS run off (loadings of 1e4
+    # for data <= 9, residual 50 times the data)
+    rng = np.random.default_rng(0)
+    X = (rng.random((60, 20)) @ rng.random((20, 40))).astype(dtype)
+    model = RandomizedNMF(40, init="random", random_state=0, max_iter=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        W = model.fit_transform(X)
+    H = model.components_
+    norm = np.linalg.norm(X)
+    for loadings in (W, model.transform(X)):
+        assert np.linalg.norm(X - loadings @ H) < 1e-4 * norm
+    assert model.reconstruction_err_ < 1e-4 * norm
+
+
 def test_float32_fit_does_not_depend_on_blas_threads_or_chunks():
     # 6 components of overlapping crystals: a flat objective, on which float32
     # HALS iterations ended 2 % apart between 1 and 2 BLAS threads and between
