@@ -151,7 +151,8 @@ default 'nndsvdar'
         Power iterations of the range finder (two passes each).
     tol : float, default 1e-4
         Stop when the best error of the sketch improved by less than ``tol``
-        (relative) during the last 10 iterations.
+        (relative) during the last 10 iterations and the error is not falling
+        by more than that over them.
     max_iter : int, default 500
         Maximum number of HALS iterations; a ConvergenceWarning is raised
         when it is reached.
