@@ -49,14 +49,14 @@ def nnls_gram(gram, rhs, *, l1=0.0, l2=0.0, rtol=None):
     k, p = rhs.shape
     if rtol is None:
         rtol = np.finfo(np.float64).eps
+    # Variables with a zero Gram diagonal (an all-zero factor) stay at zero.
+    usable = np.diag(gram) + l2 > 0
     ridge = rtol * float(np.max(np.diag(gram), initial=0.0))
     gram = gram + (l2 + ridge) * np.eye(k)
     rhs = rhs - l1
     x = np.zeros((k, p))
     if p == 0:
         return x
-    # Variables with a zero Gram diagonal (an all-zero factor) stay at zero.
-    usable = np.diag(gram) > 0
     if not usable.all():
         sub = _block_pivoting(gram[np.ix_(usable, usable)], rhs[usable])
         x[usable] = sub

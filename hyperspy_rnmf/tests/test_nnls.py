@@ -51,3 +51,18 @@ def test_input_not_modified_and_empty():
     nnls_gram(G, R, l1=0.1, l2=0.1)
     np.testing.assert_array_equal(R, copy)
     assert nnls_gram(G, np.zeros((3, 0))).shape == (3, 0)
+
+
+def test_singular_gram_with_round_off_stays_bounded():
+    # 40 components of rank 20 (H H^T singular) and a right-hand side
+    # computed in float32: without the ridge the loadings reached 1e11 and
+    # the residual 3e8 times the data
+    rng = np.random.default_rng(0)
+    H = rng.random((40, 20)) @ rng.random((20, 40))
+    H /= H.sum(axis=1, keepdims=True)
+    X = (rng.random((60, 20)) @ rng.random((20, 40))).astype(np.float32)
+    rhs = (X @ H.astype(np.float32).T).astype(np.float64)
+    W = nnls_gram(H @ H.T, rhs.T, rtol=np.finfo(np.float32).eps).T
+    optimum = np.sqrt(sum(nnls(H.T, x.astype(np.float64))[1] ** 2 for x in X))
+    assert W.min() >= 0 and W.max() < 1e3
+    np.testing.assert_allclose(np.linalg.norm(X - W @ H), optimum, rtol=1e-6)
