@@ -83,9 +83,7 @@ WINDOW = 10
 PLAIN_ITER = 20
 
 
-def compressed_hals(
-    Q, B, U, V, *, l1_u, l2_u, l1_v, l2_v, max_iter, tol, dtype=np.float64, a_sq=None
-):
+def compressed_hals(Q, B, U, V, *, l1_u, l2_u, l1_v, l2_v, max_iter, tol, a_sq=None):
     """Factorize ``Q @ B ~ U @ V`` with ``U, V >= 0`` by extrapolated HALS.
 
     Each iteration updates ``V`` (up to 3 sweeps, Gillis & Glineur 2012) for
@@ -121,12 +119,12 @@ def compressed_hals(
         Squared norm of ``Q @ B``, from which the error is computed; by default
         ``|B|^2``, its value for orthonormal ``Q``. Needed when ``Q`` is not
         orthonormal (the rescaled rows of :func:`sampled_hals`).
-    dtype : numpy.dtype, default float64
-        Working precision. float64 also for float32 data: in float32 the
-        rounding of the iterations wanders along the flat directions of the
-        objective, and fits of the same data differed by up to 2 % between 1
-        and 2 BLAS threads or between lazy and eager reading (float64: 1e-6),
-        at a cost of 5 % (k = 3) to 50 % (k = 8) more HALS time.
+
+    The iterations run in float64 for any data: in float32 the rounding of the
+    iterations wanders along the flat directions of the objective, and fits
+    of the same data differed by up to 2 % between 1 and 2 BLAS threads or
+    between lazy and eager reading (float64: 1e-6), at a cost of 5 % (k = 3)
+    to 50 % (k = 8) more HALS time.
 
     Returns
     -------
@@ -140,6 +138,7 @@ def compressed_hals(
     A. M. S. Ang and N. Gillis, "Accelerating nonnegative matrix factorization
     algorithms using extrapolation", Neural Computation 31 (2019) 417-439.
     """
+    dtype = np.float64
     Qt = np.ascontiguousarray(Q.T, dtype=dtype)  # (l, M)
     Q = np.asarray(Q, dtype=dtype)
     B = np.asarray(B, dtype=dtype)
@@ -170,13 +169,8 @@ def compressed_hals(
         UyUy = Uy @ Uy.T
         np.copyto(V_prev, V)
         _accelerated_update(V, UyUy, UtA, l1_v, l2_v, work_v, old_v, sweeps_v)
-        # error of (Uy, V) from the small products at hand, in float64
-        V64 = V.astype(np.float64)
-        err_sq = (
-            a_sq
-            - 2.0 * float(np.vdot(V64, UtA))
-            + float(np.vdot(UyUy.astype(np.float64), V64 @ V64.T))
-        )
+        # error of (Uy, V) from the small products at hand
+        err_sq = a_sq - 2.0 * float(np.vdot(V, UtA)) + float(np.vdot(UyUy, V @ V.T))
         error = np.sqrt(max(err_sq, 0.0))
         restart = bool(errors) and error > errors[-1]
         plain = n_iter <= PLAIN_ITER
