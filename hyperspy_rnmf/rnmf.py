@@ -168,7 +168,9 @@ default 'nndsvdar'
         Exact alternating updates on the full data after the sketch-space
         HALS: each solves ``H`` for fixed ``W`` by NNLS (one pass), then ``W``
         for that ``H`` (one pass; the last one is the final projection). They
-        recover the part of the components outside the sketched subspace.
+        recover the part of the components outside the sketched subspace:
+        on planted 4D-STEM data, 0 gave a 3-4 % larger error against the
+        noiseless data (up to 11 %), 2 a 0.2 % smaller one (user guide).
     leverage_sampling : bool, default True
         Run the HALS iterations first on a sample of the larger dimension
         (rows of the sketch basis drawn by leverage score, about

@@ -289,6 +289,26 @@ def test_power_iterations_and_refinement_improve_a_rough_sketch():
     assert better.n_passes_ == 2 + 6 and rough.n_passes_ == 2 + 1
 
 
+@pytest.mark.parametrize(
+    "options, passes",
+    [({}, 6), ({"n_refine_iter": 0}, 5), ({"n_power_iter": 2, "n_refine_iter": 2}, 10)],
+)
+def test_each_chunk_is_read_once_per_counted_pass(options, passes):
+    X, _, _ = separable_product(400, 300, 3, random_state=1)
+    X = np.random.default_rng(0).poisson(20 * X).astype(np.float32)
+    reads = []
+
+    def count(block, block_info=None):
+        reads.append(block_info[0]["chunk-location"])
+        return block
+
+    lazy = da.from_array(X, chunks=(100, 300)).map_blocks(count, dtype=X.dtype)
+    model = RandomizedNMF(3, random_state=0, **options).fit(lazy)
+    assert model.n_passes_ == passes
+    assert len(reads) == 4 * passes
+    assert sorted(set(reads)) == [(i, 0) for i in range(4)]
+
+
 # ---------------------------------------------------------------------- #
 # errors
 # ---------------------------------------------------------------------- #
