@@ -144,6 +144,46 @@ def test_masks_and_poisson_lazily(poisson):
     )
 
 
+@pytest.mark.parametrize(
+    "poisson, reproject, passes",
+    [
+        (False, None, 6),
+        (True, None, 7),
+        (True, "navigation", 8),
+        (True, "signal", 8),
+        (True, "both", 9),
+    ],
+)
+def test_passes_over_a_lazy_signal_are_as_documented(poisson, reproject, passes):
+    # user guide: 2 n_power_iter + 2 + max(1, 2 n_refine_iter) passes, one
+    # more for the Poisson sums and one per reprojected direction
+    data, _, _ = planted_counts(dtype=np.float32)
+    reads = []
+
+    def count(block, block_info=None):
+        reads.append(block_info[0]["chunk-location"])
+        return block
+
+    lazy = da.from_array(data, chunks=(5, 6) + SIG).map_blocks(count, dtype=data.dtype)
+    nav_mask = np.zeros(NAV[::-1], dtype=bool)
+    nav_mask[2:4, 5] = True
+    sig_mask = np.zeros(SIG, dtype=bool)
+    sig_mask[0, :3] = True
+    s = hs.signals.Signal2D(lazy).as_lazy()
+    s.decomposition(
+        "rnmf",
+        navigation_mask=nav_mask,
+        signal_mask=sig_mask,
+        normalize_poissonian_noise=poisson,
+        reproject=reproject,
+        output_dimension=K,
+        random_state=0,
+        print_info=False,
+    )
+    assert len(reads) == 4 * passes
+    assert len(set(reads)) == 4
+
+
 def test_progressbar_follows_the_preference(capsys):
     data, _, _ = planted_counts()
     s = lazy_signal(data, (5, 6))
