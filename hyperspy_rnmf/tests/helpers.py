@@ -26,3 +26,21 @@ def separable_product(n_samples, n_features, k, random_state=0, pure=3):
     W = W[rng.permutation(n_samples)]
     H = H[:, rng.permutation(n_features)]
     return W @ H, W, H
+
+
+def counting_reads(data, chunks):
+    """``data`` as a dask array that records every chunk it reads.
+
+    Returns ``(array, reads)``: ``reads`` receives the location of each chunk
+    each time a computation reads it.
+    """
+    import dask.array as da
+
+    reads = []
+
+    def count(block, block_info=None):
+        reads.append(block_info[0]["chunk-location"])
+        return block
+
+    array = da.from_array(data, chunks=chunks).map_blocks(count, dtype=data.dtype)
+    return array, reads

@@ -13,7 +13,7 @@ import pytest
 from dask.callbacks import Callback
 
 from hyperspy_rnmf import RandomizedNMF
-from hyperspy_rnmf.tests.helpers import separable_product
+from hyperspy_rnmf.tests.helpers import counting_reads, separable_product
 
 NAV = (10, 12)  # array order (y, x)
 SIG = (6, 8)
@@ -29,6 +29,15 @@ def planted_counts(seed=0, dtype=np.float64):
     )
     counts = np.random.default_rng(seed).poisson(300 * X)
     return counts.reshape(NAV + SIG).astype(dtype), W, H
+
+
+def planted_masks():
+    """A navigation mask (2 positions) and a signal mask (3 pixels)."""
+    nav_mask = np.zeros(NAV[::-1], dtype=bool)
+    nav_mask[2:4, 5] = True
+    sig_mask = np.zeros(SIG, dtype=bool)
+    sig_mask[0, :3] = True
+    return nav_mask, sig_mask
 
 
 class LargestResult(Callback):
@@ -120,10 +129,7 @@ def test_estimator_on_dask_arrays_chunked_both_ways():
 @pytest.mark.parametrize("poisson", [False, True])
 def test_masks_and_poisson_lazily(poisson):
     data, _, _ = planted_counts(dtype=np.float32)
-    nav_mask = np.zeros(NAV[::-1], dtype=bool)
-    nav_mask[2:4, 5] = True
-    sig_mask = np.zeros(SIG, dtype=bool)
-    sig_mask[0, :3] = True
+    nav_mask, sig_mask = planted_masks()
     options = dict(
         navigation_mask=nav_mask,
         signal_mask=sig_mask,
@@ -158,17 +164,8 @@ def test_passes_over_a_lazy_signal_are_as_documented(poisson, reproject, passes)
     # user guide: 2 n_power_iter + 2 + max(1, 2 n_refine_iter) passes, one
     # more for the Poisson sums and one per reprojected direction
     data, _, _ = planted_counts(dtype=np.float32)
-    reads = []
-
-    def count(block, block_info=None):
-        reads.append(block_info[0]["chunk-location"])
-        return block
-
-    lazy = da.from_array(data, chunks=(5, 6) + SIG).map_blocks(count, dtype=data.dtype)
-    nav_mask = np.zeros(NAV[::-1], dtype=bool)
-    nav_mask[2:4, 5] = True
-    sig_mask = np.zeros(SIG, dtype=bool)
-    sig_mask[0, :3] = True
+    lazy, reads = counting_reads(data, (5, 6) + SIG)
+    nav_mask, sig_mask = planted_masks()
     s = hs.signals.Signal2D(lazy).as_lazy()
     s.decomposition(
         "rnmf",

@@ -12,7 +12,7 @@ from hyperspy_rnmf import RandomizedNMF
 from hyperspy_rnmf._init import spa_from_sketch
 from hyperspy_rnmf.datasets import synthetic_4dstem
 from hyperspy_rnmf.matching import match_components, relative_error
-from hyperspy_rnmf.tests.helpers import separable_product
+from hyperspy_rnmf.tests.helpers import counting_reads, separable_product
 
 
 @parametrize_with_checks(
@@ -297,13 +297,7 @@ def test_power_iterations_and_refinement_improve_a_rough_sketch():
 def test_each_chunk_is_read_once_per_counted_pass(shape, options, passes):
     X, _, _ = separable_product(*shape, 3, random_state=1)
     X = np.random.default_rng(0).poisson(20 * X).astype(np.float32)
-    reads = []
-
-    def count(block, block_info=None):
-        reads.append(block_info[0]["chunk-location"])
-        return block
-
-    lazy = da.from_array(X, chunks=(100, shape[1])).map_blocks(count, dtype=X.dtype)
+    lazy, reads = counting_reads(X, (100, shape[1]))
     model = RandomizedNMF(3, random_state=0, **options).fit(lazy)
     n_chunks = shape[0] // 100
     assert model.n_passes_ == passes
