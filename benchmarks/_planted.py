@@ -3,6 +3,8 @@
 import time
 import warnings
 
+import numpy as np
+
 from hyperspy_rnmf.matching import match_components, relative_error
 
 
@@ -25,3 +27,12 @@ def fit_planted(model, X, factors):
     W, elapsed = timed_fit(model, X)
     found = match_components(model.components_, factors).min() > 0.95
     return found, relative_error(X, W, model.components_), elapsed
+
+
+def signal_error(W, H, L, F):
+    """``|W H - L F|_F / |L F|_F`` from k x k products (float64)."""
+    W, H = np.asarray(W, np.float64), np.asarray(H, np.float64)
+    model = np.vdot(W.T @ W, H @ H.T)
+    cross = np.vdot(W.T @ L, H @ F.T)
+    truth = np.vdot(L.T @ L, F @ F.T)
+    return float(np.sqrt(max(model - 2 * cross + truth, 0.0) / truth))

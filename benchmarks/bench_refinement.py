@@ -42,7 +42,7 @@ os.environ.setdefault(
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _planted import timed_fit  # noqa: E402
+from _planted import signal_error, timed_fit  # noqa: E402
 
 from hyperspy_rnmf import RandomizedNMF  # noqa: E402
 from hyperspy_rnmf.datasets import synthetic_4dstem  # noqa: E402
@@ -53,15 +53,6 @@ SETTINGS = [(init, refine) for init in ("nndsvdar", "spa") for refine in (0, 1, 
 
 def label(init, refine):
     return f"{init}, n_refine_iter={refine}"
-
-
-def signal_error(W, H, L, F):
-    """``|W H - L F|_F / |L F|_F`` from k x k products (float64)."""
-    W, H = np.asarray(W, np.float64), np.asarray(H, np.float64)
-    model = np.vdot(W.T @ W, H @ H.T)
-    cross = np.vdot(W.T @ L, H @ F.T)
-    truth = np.vdot(L.T @ L, F @ F.T)
-    return float(np.sqrt(max(model - 2 * cross + truth, 0.0) / truth))
 
 
 def planted_table(ks, seeds, signal_shape):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hyperspy_rnmf import RandomizedNMF
-from hyperspy_rnmf._hals import compressed_hals, sampled_hals
+from hyperspy_rnmf._hals import PLAIN_ITER, WINDOW, compressed_hals, sampled_hals
 from hyperspy_rnmf._leverage import (
     MAX_SHARE,
     inclusion_probabilities,
@@ -118,7 +118,7 @@ def test_sampled_hals_matches_the_plain_iteration(
 
 def test_budget_is_shared_between_the_two_stages(tall_sketch):
     Q, B, (U0, V0), _ = tall_sketch
-    # unbounded: 37 iterations on the sample, then 22 on all rows
+    # unbounded: 37 iterations on the sample, then 13 on all rows
     for max_iter in (5, 45):  # the budget ends in the first or second stage
         U, V, n_iter, converged = sampled_hals(
             Q, B, U0, V0, rng=np.random.RandomState(0), max_iter=max_iter, **OPTIONS
@@ -127,7 +127,28 @@ def test_budget_is_shared_between_the_two_stages(tall_sketch):
         assert U.shape == (20_000, 3) and np.all(U >= 0)
     assert sampled_hals(
         Q, B, U0, V0, rng=np.random.RandomState(0), max_iter=2000, **OPTIONS
-    )[2:] == (59, True)
+    )[2:] == (50, True)
+
+
+def test_warm_start_that_is_converged_stops_after_two_iterations(tall_sketch):
+    Q, B, (U0, V0), _ = tall_sketch
+    U, V, _, converged = compressed_hals(Q, B, U0, V0, max_iter=2000, **OPTIONS)
+    assert converged
+    warm = compressed_hals(Q, B, U, V, max_iter=2000, warm=True, **OPTIONS)
+    cold = compressed_hals(Q, B, U, V, max_iter=2000, **OPTIONS)
+    assert warm[2:] == (2, True)
+    assert cold[2:] == (WINDOW + 1, True)
+
+
+def test_warm_exit_does_not_cut_a_fit_that_still_improves(tall_sketch):
+    """From a random start every plain iteration improves the error by far
+    more than tol / WINDOW: the warm exit never fires and the fit is the same."""
+    Q, B, (U0, V0), _ = tall_sketch
+    warm = compressed_hals(Q, B, U0, V0, max_iter=2000, warm=True, **OPTIONS)
+    cold = compressed_hals(Q, B, U0, V0, max_iter=2000, **OPTIONS)
+    assert warm[2] == cold[2] > PLAIN_ITER
+    for a, b in zip(warm[:2], cold[:2], strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_sample_stage_error_is_measured_on_the_sampled_rows(tall_sketch, monkeypatch):
