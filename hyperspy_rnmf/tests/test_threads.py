@@ -85,3 +85,25 @@ def test_block_passes_on_threads_give_the_same_bits(monkeypatch, dtype):
     for threads in (2, 3):
         for a, b in zip(one, passes(threads), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_sketch_basis_is_orthonormalized_on_one_blas_thread(
+    two_blas_threads, monkeypatch
+):
+    """The thin products of CholeskyQR stall on busy cores with two BLAS
+    threads; the user's two threads are back afterwards."""
+    from hyperspy_rnmf import _sketch
+
+    seen = []
+    cholesky = np.linalg.cholesky
+
+    def recording(gram):
+        seen.append(counts(two_blas_threads))
+        return cholesky(gram)
+
+    monkeypatch.setattr(_sketch.np.linalg, "cholesky", recording)
+    Y = np.random.default_rng(0).standard_normal((3000, 12))
+    Q = _sketch.orthonormalize(Y)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(12), atol=1e-12)
+    assert len(seen) == 2 and all(set(c) == {1} for c in seen)
+    assert set(counts(two_blas_threads)) == {2}
