@@ -107,3 +107,24 @@ def test_sketch_basis_is_orthonormalized_on_one_blas_thread(
     np.testing.assert_allclose(Q.T @ Q, np.eye(12), atol=1e-12)
     assert len(seen) == 2 and all(set(c) == {1} for c in seen)
     assert set(counts(two_blas_threads)) == {2}
+
+
+def test_sketch_svd_runs_on_one_blas_thread(two_blas_threads, monkeypatch):
+    """Called by the k-scan outside the fits: the same stall as CholeskyQR."""
+    from hyperspy_rnmf import _init
+
+    seen = []
+    svd = np.linalg.svd
+
+    def recording(*args, **kwargs):
+        seen.append(counts(two_blas_threads))
+        return svd(*args, **kwargs)
+
+    monkeypatch.setattr(_init.np.linalg, "svd", recording)
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.standard_normal((3000, 12)))[0]
+    B = rng.standard_normal((12, 400))
+    u, s, vt = _init.sketch_svd(Q, B)
+    np.testing.assert_allclose((u * s) @ vt, Q @ B, atol=1e-10)
+    assert seen == [[1] * len(seen[0])]
+    assert set(counts(two_blas_threads)) == {2}
