@@ -5,7 +5,32 @@ import warnings
 
 import numpy as np
 
+from hyperspy_rnmf import RandomizedNMF
+from hyperspy_rnmf.datasets import synthetic_4dstem
 from hyperspy_rnmf.matching import match_components, relative_error
+
+
+def core_data(k):
+    """The data of ``bench_rnmf.py`` for ``k`` phases and the matrix of one
+    pass: ``(X, truth, omega)``, with ``X @ omega`` the one-pass time unit
+    (``k + oversample`` random columns)."""
+    s, truth = synthetic_4dstem(
+        k, (52, 39), (187, 187), random_state=k, dtype="float32"
+    )
+    X = s.data.reshape(s.axes_manager.navigation_size, -1)
+    omega = (
+        np.random.default_rng(0)
+        .standard_normal((X.shape[1], k + RandomizedNMF().oversample))
+        .astype(X.dtype)
+    )
+    return X, truth, omega
+
+
+def timed_pass(X, omega):
+    """Seconds of one pass ``X @ omega``."""
+    t0 = time.perf_counter()
+    X @ omega
+    return time.perf_counter() - t0
 
 
 def timed_fit(model, X):

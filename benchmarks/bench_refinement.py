@@ -32,7 +32,6 @@ import argparse
 import os
 import pathlib
 import sys
-import time
 
 os.environ.setdefault(
     "NUMBA_CACHE_DIR",
@@ -42,7 +41,7 @@ os.environ.setdefault(
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _planted import signal_error, timed_fit  # noqa: E402
+from _planted import core_data, signal_error, timed_fit, timed_pass  # noqa: E402
 
 from hyperspy_rnmf import RandomizedNMF  # noqa: E402
 from hyperspy_rnmf.datasets import synthetic_4dstem  # noqa: E402
@@ -129,21 +128,11 @@ def core_table(ks, repeats):
         "|---|---|---|---|---|---|",
     ]
     for k in ks:
-        s, truth = synthetic_4dstem(
-            k, (52, 39), (187, 187), random_state=k, dtype="float32"
-        )
-        X = s.data.reshape(s.axes_manager.navigation_size, -1)
-        omega = (
-            np.random.default_rng(0)
-            .standard_normal((X.shape[1], k + RandomizedNMF().oversample))
-            .astype(X.dtype)
-        )
+        X, truth, omega = core_data(k)
         passes, times, results = [], {s: [] for s in SETTINGS}, {}
         for _ in range(repeats):
             for init, refine in SETTINGS:
-                t0 = time.perf_counter()
-                X @ omega
-                passes.append(time.perf_counter() - t0)
+                passes.append(timed_pass(X, omega))
                 model = RandomizedNMF(
                     k, init=init, n_refine_iter=refine, random_state=0
                 )

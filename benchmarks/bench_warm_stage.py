@@ -41,7 +41,6 @@ import contextlib
 import os
 import pathlib
 import sys
-import time
 
 os.environ.setdefault(
     "NUMBA_CACHE_DIR",
@@ -51,7 +50,7 @@ os.environ.setdefault(
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _planted import signal_error, timed_fit  # noqa: E402
+from _planted import core_data, signal_error, timed_fit, timed_pass  # noqa: E402
 
 import hyperspy_rnmf._hals as hals  # noqa: E402
 from hyperspy_rnmf import RandomizedNMF  # noqa: E402
@@ -142,22 +141,12 @@ def core_table(ks, repeats):
         "|---|---|---|---|---|---|",
     ]
     for k in ks:
-        s, _ = synthetic_4dstem(
-            k, (52, 39), (187, 187), random_state=k, dtype="float32"
-        )
-        X = s.data.reshape(s.axes_manager.navigation_size, -1)
-        omega = (
-            np.random.default_rng(0)
-            .standard_normal((X.shape[1], k + RandomizedNMF().oversample))
-            .astype(X.dtype)
-        )
+        X, _, omega = core_data(k)
         for init in ("nndsvdar", "spa"):
             passes, times, results = [], {m: [] for m in MODES}, {}
             for _ in range(repeats):
                 for mode in MODES:
-                    t0 = time.perf_counter()
-                    X @ omega
-                    passes.append(time.perf_counter() - t0)
+                    passes.append(timed_pass(X, omega))
                     model, W, elapsed, n_all = fit(mode, init, k, X)
                     times[mode].append(elapsed)
                     results[mode] = (relative_error(X, W, model.components_), n_all)

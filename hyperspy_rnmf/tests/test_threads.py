@@ -28,6 +28,20 @@ def counts(controller):
     return [lib.get_num_threads() for lib in controller.lib_controllers]
 
 
+def record_threads(monkeypatch, module, name, controller):
+    """Wrap ``module.name`` to record the BLAS thread counts at each call;
+    returns the list the records go to."""
+    seen = []
+    original = getattr(module, name)
+
+    def recording(*args, **kwargs):
+        seen.append(counts(controller))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recording)
+    return seen
+
+
 def test_limit_entered_from_many_threads_at_once_is_restored(two_blas_threads):
     inside = []
 
@@ -94,14 +108,7 @@ def test_sketch_basis_is_orthonormalized_on_one_blas_thread(
     threads; the user's two threads are back afterwards."""
     from hyperspy_rnmf import _sketch
 
-    seen = []
-    cholesky = np.linalg.cholesky
-
-    def recording(gram):
-        seen.append(counts(two_blas_threads))
-        return cholesky(gram)
-
-    monkeypatch.setattr(_sketch.np.linalg, "cholesky", recording)
+    seen = record_threads(monkeypatch, _sketch.np.linalg, "cholesky", two_blas_threads)
     Y = np.random.default_rng(0).standard_normal((3000, 12))
     Q = _sketch.orthonormalize(Y)
     np.testing.assert_allclose(Q.T @ Q, np.eye(12), atol=1e-12)
@@ -113,14 +120,7 @@ def test_sketch_svd_runs_on_one_blas_thread(two_blas_threads, monkeypatch):
     """Called by the k-scan outside the fits: the same stall as CholeskyQR."""
     from hyperspy_rnmf import _init
 
-    seen = []
-    svd = np.linalg.svd
-
-    def recording(*args, **kwargs):
-        seen.append(counts(two_blas_threads))
-        return svd(*args, **kwargs)
-
-    monkeypatch.setattr(_init.np.linalg, "svd", recording)
+    seen = record_threads(monkeypatch, _init.np.linalg, "svd", two_blas_threads)
     rng = np.random.default_rng(0)
     Q = np.linalg.qr(rng.standard_normal((3000, 12)))[0]
     B = rng.standard_normal((12, 400))
