@@ -199,6 +199,7 @@ class DaskOperand:
         )
         self.progressbar = progressbar
         self.sum_squares = None
+        self.residual_passes = 0  # extra passes of project(), see there
         self._block_list = None
 
     def _blocks(self):
@@ -348,7 +349,9 @@ class DaskOperand:
         (total,) = self._compute(total)
         return np.ascontiguousarray(total.T)
 
-    def project(self, components, gram, l1=0.0, l2=0.0, with_stats=False):
+    def project(
+        self, components, gram, l1=0.0, l2=0.0, with_stats=False, exact_residual=True
+    ):
         from dask import delayed
 
         shared = self._shared(components)
@@ -370,7 +373,8 @@ class DaskOperand:
         norm = sum(p[2] for p in parts) if need_norm or with_stats else self.sum_squares
         loadings, residual = _solve_loadings(rhs, norm, gram, l1, l2, self.dtype)
         loadings = loadings.astype(self.dtype)
-        if residual < _CANCELLATION[self.dtype] * norm:
+        if exact_residual and residual < _CANCELLATION[self.dtype] * norm:
+            self.residual_passes += 1
             shared_loadings = self._shared(loadings)
             task = delayed(_task_exact_residual, pure=True)
             residual = sum(

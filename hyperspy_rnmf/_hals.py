@@ -204,7 +204,7 @@ def compressed_hals(
         if n_iter % 10 == 0:  # slow drifts: every 10 iterations is enough
             _flush(Ut)
             _flush(V)
-            _balance(Ut, V, (Uy, U_prev), (Vy, V_prev))
+            _balance(Ut, V, (Uy, U_prev), (Vy, V_prev), (l1_u, l2_u, l1_v, l2_v))
         errors.append(error)
         if (
             warm
@@ -297,24 +297,63 @@ def _solve_tall(Ut, Q, B, V, l1, l2, max_sweeps=20):
             break
 
 
-def _balance(Ut, V, with_u, with_v):
-    """Rescale each component so that its two factors have equal norms, in place.
+def _balance(Ut, V, with_u, with_v, penalties=(0.0, 0.0, 0.0, 0.0)):
+    """Rescale each component between its two factors, in place.
 
     ``U V`` is unchanged, but the split of each component's scale between
     ``U`` and ``V`` no longer drifts (extrapolating both factors is not
     scale-invariant: left alone, one factor of a component grows while the
     other shrinks to zero and the component dies). ``with_u`` and ``with_v``
     (previous and extrapolated iterates) get the same factors.
+
+    Without penalties, or with penalties on one factor only (whose minimum
+    is not attained: the penalized factor would shrink forever), the two
+    factors get equal norms. With ``penalties = (l1_u, l2_u, l1_v, l2_v)`` on
+    both, the split is the one that minimises them, so that balancing never
+    increases the objective.
     """
     nu = np.sqrt(np.einsum("ij,ij->i", Ut, Ut))
     nv = np.sqrt(np.einsum("ij,ij->i", V, V))
     ok = (nu > 0) & (nv > 0)
     d = np.ones_like(nu)
     d[ok] = np.sqrt(nv[ok] / nu[ok])
+    l1_u, l2_u, l1_v, l2_v = penalties
+    if (l1_u or l2_u) and (l1_v or l2_v) and ok.any():
+        d[ok] = _penalty_split(
+            l1_u * Ut[ok].sum(axis=1),
+            l2_u * nu[ok] ** 2,
+            l1_v * V[ok].sum(axis=1),
+            l2_v * nv[ok] ** 2,
+            d[ok],
+        )
     for A in (Ut,) + tuple(with_u):
         A *= d[:, None]
     for A in (V,) + tuple(with_v):
         A /= d[:, None]
+
+
+def _penalty_split(a, b, c, e, start):
+    """``d > 0`` minimising ``a d + b d^2 / 2 + c / d + e / (2 d^2)`` (each
+    entry; ``a + b > 0`` and ``c + e > 0``): the penalties of a component
+    whose factors are scaled by ``d`` and ``1 / d``.
+
+    The function is convex in ``d``; its derivative is bisected in
+    ``log d`` around ``start``, to float64 precision.
+    """
+
+    def slope(d):
+        return a + b * d - c / d**2 - e / d**3
+
+    lo, hi = np.log(start) - 1.0, np.log(start) + 1.0
+    while np.any(low := slope(np.exp(lo)) > 0):  # widen the bracket
+        lo = np.where(low, lo - 2.0 * (hi - lo), lo)
+    while np.any(high := slope(np.exp(hi)) < 0):
+        hi = np.where(high, hi + 2.0 * (hi - lo), hi)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        up = slope(np.exp(mid)) > 0
+        hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+    return np.exp(0.5 * (lo + hi))
 
 
 def _flush(A):

@@ -1,9 +1,10 @@
 """The wrapper around HyperSpy's ``decomposition`` methods.
 
 Only calls that ask for RandomizedNMF are diverted: ``algorithm="rnmf"``
-(any case), a RandomizedNMF object, or the string "rnmf" as first positional
+(any case), a RandomizedNMF object, or either of them as first positional
 argument (HyperSpy's first parameter is ``normalize_poissonian_noise``, so
-``s.decomposition("rnmf")`` would otherwise mean "normalise, then SVD").
+``s.decomposition("rnmf")`` would otherwise mean "normalise, then SVD", and
+``s.decomposition(RandomizedNMF(3))`` the same, silently).
 Every other call reaches HyperSpy's method unchanged. Imports only the
 standard library until an rnmf call happens.
 """
@@ -35,7 +36,7 @@ def _is_rnmf(value):
 
 def _rnmf_arguments(signature, self, args, kwargs):
     """Explicitly passed arguments of an rnmf call, or None if not an rnmf call."""
-    if args and isinstance(args[0], str):
+    if args and (isinstance(args[0], str) or _is_rnmf(args[0])):
         if not _is_rnmf(args[0]):
             return None
         if "algorithm" in kwargs:

@@ -273,6 +273,7 @@ class NumpyOperand:
         per_row = max(1, n_cols * self.dtype.itemsize)
         self.block_rows = max(1, BLOCK_BYTES // per_row)
         self.sum_squares = None
+        self.residual_passes = 0  # extra passes of project(), see there
         # blocks must be copied into a float buffer (else they are views)
         self.convert = (
             self.dtype != data.dtype
@@ -483,11 +484,15 @@ class NumpyOperand:
             out += part
         return np.ascontiguousarray(out.T)
 
-    def project(self, components, gram, l1=0.0, l2=0.0, with_stats=False):
+    def project(
+        self, components, gram, l1=0.0, l2=0.0, with_stats=False, exact_residual=True
+    ):
         """Row loadings by NNLS against ``components`` and the squared residual.
 
-        One pass; a second one computes the residual exactly when the fit is so
-        close that the one-pass identity would be dominated by round-off.
+        One pass; a second one (counted in ``residual_passes``) computes the
+        residual exactly when the fit is so close that the one-pass identity
+        would be dominated by round-off, unless ``exact_residual`` is False
+        (the residual is not needed).
         With ``with_stats``, the statistics of the data are gathered too (third
         item of the result, else None) and NaN, inf stop the pass early.
         """
@@ -521,7 +526,8 @@ class NumpyOperand:
                     norm += block_norm
         loadings, residual = _solve_loadings(rhs, norm, gram, l1, l2, self.dtype)
         loadings = loadings.astype(self.dtype)
-        if residual < _CANCELLATION[self.dtype] * norm:
+        if exact_residual and residual < _CANCELLATION[self.dtype] * norm:
+            self.residual_passes += 1
             residual = sum(
                 _exact_residual(block, loadings[start:stop], components)
                 for start, stop, block in self._blocks()

@@ -128,6 +128,12 @@ class SignalMatrix:
         show_progressbar=None,
     ):
         am = signal.axes_manager
+        if am.signal_size == 0:
+            raise ValueError(
+                "A decomposition needs at least one signal axis, the signal has "
+                f"none (navigation shape {am.navigation_shape}); choose them with "
+                "e.g. s.transpose(signal_axes=1)."
+            )
         if am.navigation_size < 2:
             raise ValueError(
                 "A decomposition needs at least 2 navigation positions, the signal "
@@ -138,6 +144,8 @@ class SignalMatrix:
                 f"algorithm='rnmf' needs real numeric data, the signal has dtype "
                 f"{signal.data.dtype}."
             )
+        if normalize_poissonian_noise is None:  # HyperSpy reads None as False
+            normalize_poissonian_noise = False
         if not isinstance(normalize_poissonian_noise, (bool, np.bool_)):
             raise TypeError(
                 "`normalize_poissonian_noise` must be True or False, got "

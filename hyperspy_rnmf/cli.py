@@ -8,6 +8,7 @@ loadings.
 """
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -15,7 +16,34 @@ import warnings
 import numpy as np
 
 
-def _demo(args):
+def _demo_data(args):
+    """The synthetic dataset of the demo: ``(signal, truth)``.
+
+    Raises ValueError (with the option named) for values it cannot use.
+    """
+    from hyperspy_rnmf.datasets import synthetic_4dstem
+
+    if not 0 <= args.seed < 2**32:
+        raise ValueError(f"--seed must be in [0, 2**32 - 1], got {args.seed}")
+    try:
+        return synthetic_4dstem(
+            args.phases, tuple(args.scan), tuple(args.detector), random_state=args.seed
+        )
+    except ValueError as error:  # the dataset's own checks name its parameters
+        raise ValueError(
+            f"--phases {args.phases} --scan {' '.join(map(str, args.scan))} "
+            f"--detector {' '.join(map(str, args.detector))}: {error}"
+        ) from error
+
+
+def _speed_up(t_reference, t_rnmf):
+    ratio = t_reference / t_rnmf
+    if ratio >= 1:
+        return f"{ratio:.{0 if ratio >= 10 else 1}f}x faster than"
+    return f"{1 / ratio:.1f}x slower than"
+
+
+def _demo(args, s, truth):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,18 +51,9 @@ def _demo(args):
     from sklearn.decomposition import NMF
 
     from hyperspy_rnmf import RandomizedNMF
-    from hyperspy_rnmf.datasets import synthetic_4dstem
     from hyperspy_rnmf.matching import match_components, relative_error
 
     k = args.phases
-    print(
-        f"Building a synthetic 4D-STEM dataset: {args.scan[0]} x {args.scan[1]} probe "
-        f"positions, {args.detector[0]} x {args.detector[1]} pixels, {k} phases, "
-        "Poisson counts ..."
-    )
-    s, truth = synthetic_4dstem(
-        k, tuple(args.scan), tuple(args.detector), random_state=args.seed
-    )
     X = s.data.reshape(s.axes_manager.navigation_size, -1)
     print(f"  data: {X.shape[0]} x {X.shape[1]} {X.dtype} ({X.nbytes / 2**20:.0f} MB)")
 
@@ -79,7 +98,7 @@ def _demo(args):
         )
     print("(min cosine: worst match between a planted phase pattern and a factor)")
     print(
-        f"\nRandomizedNMF is {t_sk / t_rnmf:.0f}x faster "
+        f"\nRandomizedNMF is {_speed_up(t_sk, t_rnmf)} scikit-learn "
         f"({rnmf.n_passes_} passes over the data, {rnmf.n_iter_} HALS iterations)."
     )
 
@@ -131,7 +150,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.phases < 1:
         parser.error(f"--phases must be >= 1, got {args.phases}")
-    return _demo(args)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        parser.error(f"--output {args.output}: the folder {folder} does not exist")
+    print(
+        f"Building a synthetic 4D-STEM dataset: {args.scan[0]} x {args.scan[1]} probe "
+        f"positions, {args.detector[0]} x {args.detector[1]} pixels, {args.phases} "
+        "phases, Poisson counts ..."
+    )
+    try:
+        s, truth = _demo_data(args)
+    except ValueError as error:
+        parser.error(str(error))
+    return _demo(args, s, truth)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,13 @@ own algorithms put them, so ``get_decomposition_model``,
 """
 
 import logging
+import warnings
+
+import numpy as np
 
 from hyperspy_rnmf._signal_matrix import SignalMatrix
 from hyperspy_rnmf._validation import check_int, check_signal
-from hyperspy_rnmf.rnmf import RandomizedNMF, check_data_stats
+from hyperspy_rnmf.rnmf import NonFiniteDataError, RandomizedNMF, check_data_stats
 
 _logger = logging.getLogger(__name__)
 
@@ -73,10 +76,19 @@ def _make_estimator(algorithm, output_dimension, options):
     return RandomizedNMF(n_components=output_dimension, **options), output_dimension
 
 
+def _same_setting(value, allowed):
+    """``value`` means ``allowed`` (None, a bool, NumPy bools too, or a string)."""
+    if isinstance(allowed, bool):
+        return isinstance(value, (bool, np.bool_)) and bool(value) == allowed
+    if isinstance(allowed, str):
+        return isinstance(value, str) and value == allowed
+    return value is allowed
+
+
 def _check_not_used(used):
     for name, value in used.items():
         allowed = _NOT_USED[name]
-        if not any(value is a or (isinstance(a, str) and value == a) for a in allowed):
+        if not any(_same_setting(value, a) for a in allowed):
             raise ValueError(
                 f"`{name}={_short_repr(value)}` is not used by algorithm='rnmf' (NMF "
                 "factorizes the uncentred, non-negative data in a few streaming "
@@ -116,10 +128,10 @@ def rnmf_decomposition(
     signal : hyperspy.api.signals.BaseSignal
         Any signal, lazy or not, with non-negative data of any real dtype
         (integer counts are read block by block, never converted as a whole).
-    normalize_poissonian_noise : bool, default False
+    normalize_poissonian_noise : bool or None, default False
         Weight the data by ``1 / sqrt(row sum * column sum)`` before the
         factorization (Keenan & Kotula 2004) and undo it on the results. The
-        signal's data are not modified.
+        signal's data are not modified. None means False, as in HyperSpy.
     algorithm : 'rnmf' or RandomizedNMF
         A configured estimator is fitted in place and returned with
         ``return_info``.
@@ -137,7 +149,8 @@ def rnmf_decomposition(
     reproject : {None, 'navigation', 'signal', 'both'}
         Also compute loadings of masked positions ('navigation', by
         non-negative least squares against the factors) and/or factors of
-        masked pixels ('signal', by NNLS against the loadings).
+        masked pixels ('signal', by NNLS against the loadings). Masked
+        positions or pixels holding NaN or inf get NaN, with a warning.
     return_info : bool, default False
         Return the fitted estimator.
     print_info : bool, default True
@@ -223,19 +236,13 @@ def rnmf_decomposition(
     rows, cols = matrix.keep_rows, matrix.keep_cols
 
     if reproject in ("navigation", "both") and rows is not None:
-        full = matrix.operand(None, cols)
-        loadings, _, stats = estimator._project(
-            full, estimator.components_, with_stats=True
-        )
-        check_data_stats(stats)  # the masked positions were never read
+        loadings = _reproject_navigation(matrix, estimator, cols)
         rows = None
     if reproject in ("signal", "both") and cols is not None:
-        full = matrix.operand(matrix.keep_rows, None)
         fit_loadings = loadings
         if rows is None and matrix.keep_rows is not None:  # reprojected rows
             fit_loadings = loadings[matrix.keep_rows]
-        updated = estimator._update_components(full, fit_loadings, check=True)
-        factors = updated.T.astype(factors.dtype)
+        factors = _reproject_signal(matrix, estimator, fit_loadings, factors.dtype)
         cols = None
 
     factors, loadings = matrix.to_learning_results(factors, loadings, rows, cols)
@@ -261,6 +268,65 @@ def rnmf_decomposition(
         estimator.reconstruction_err_,
     )
     return estimator if return_info else None
+
+
+def _reproject_navigation(matrix, estimator, cols):
+    """Loadings of every position, NaN for masked positions holding NaN or inf.
+
+    The masked positions are read for the first time here (and checked); the
+    positions of a fit never hold NaN or inf, so only masked ones can.
+    """
+    try:
+        loadings, _, stats = estimator._project_loadings(
+            matrix.operand(None, cols), with_stats=True
+        )
+        check_data_stats(stats)
+        return loadings
+    except NonFiniteDataError:
+        masked = np.flatnonzero(matrix.nav_mask)
+        operand = matrix.operand(masked, cols)
+        sums = operand.matmul(np.ones((operand.shape[1], 1), operand.dtype))[:, 0]
+        bad = masked[~np.isfinite(sums)]
+    good = np.setdiff1d(np.arange(matrix.n_rows), bad)
+    part, _, stats = estimator._project_loadings(
+        matrix.operand(good, cols), with_stats=True
+    )
+    check_data_stats(stats)
+    _warn_not_finite(len(bad), "masked position", "navigation", "loadings")
+    loadings = np.full((matrix.n_rows, part.shape[1]), np.nan, dtype=part.dtype)
+    loadings[good] = part
+    return loadings
+
+
+def _reproject_signal(matrix, estimator, fit_loadings, dtype):
+    """Factors of every pixel (pixels x k), NaN for masked pixels holding NaN
+    or inf (see :func:`_reproject_navigation`)."""
+    rows = matrix.keep_rows
+    try:
+        return estimator._reproject_components(
+            matrix.operand(rows, None), fit_loadings
+        ).T.astype(dtype)
+    except NonFiniteDataError:
+        masked = np.flatnonzero(matrix.sig_mask)
+        operand = matrix.operand(rows, masked)
+        sums = operand.rmatmul(np.ones((operand.shape[0], 1), operand.dtype))[:, 0]
+        bad = masked[~np.isfinite(sums)]
+    good = np.setdiff1d(np.arange(matrix.n_cols), bad)
+    part = estimator._reproject_components(matrix.operand(rows, good), fit_loadings)
+    _warn_not_finite(len(bad), "masked pixel", "signal", "factors")
+    factors = np.full((matrix.n_cols, part.shape[0]), np.nan, dtype=dtype)
+    factors[good] = part.T
+    return factors
+
+
+def _warn_not_finite(count, what, reproject, result):
+    warnings.warn(
+        f"reproject='{reproject}': {count} {what}{'s' if count > 1 else ''} "
+        f"{'hold' if count > 1 else 'holds'} NaN or inf; "
+        f"{'their' if count > 1 else 'its'} {result} are NaN.",
+        UserWarning,
+        stacklevel=5,  # the user's s.decomposition(...)
+    )
 
 
 def _choose_k(matrix, operand, estimator, show_progressbar):

@@ -67,17 +67,34 @@ def _decomposition_model(signal, components):
         factors, loadings = factors.compute(), loadings.compute()
     index = _component_index(components, factors.shape[1])
     factors, loadings = factors[:, index], loadings[:, index]
-    mean = lr.mean
-    if mean is not None:  # centred decompositions: the mean as one more component
-        mean = np.asarray(mean)
+    if lr.mean is not None:  # centred decompositions: the mean as one more component
         n_nav, n_sig = loadings.shape[0], factors.shape[0]
-        if mean.size == n_nav:
-            loadings = np.column_stack([loadings, mean.ravel()])
+        mean = np.asarray(lr.mean, dtype=np.float64).ravel()
+        if _mean_per_position(lr.centre, mean.size, n_nav, n_sig):
+            loadings = np.column_stack([loadings, mean])
             factors = np.column_stack([factors, np.ones(n_sig)])
         else:
             loadings = np.column_stack([loadings, np.ones(n_nav)])
-            factors = np.column_stack([factors, mean.ravel()])
+            factors = np.column_stack([factors, mean])
     return factors, loadings
+
+
+def _mean_per_position(centre, size, n_nav, n_sig):
+    """Whether HyperSpy's ``learning_results.mean`` holds one value per probe
+    position (``centre="signal"``) or one per pixel (``"navigation"``, or
+    ``"samples"``: the ``mean_`` of a scikit-learn estimator)."""
+    per_position = {"signal": True, "navigation": False, "samples": False}.get(centre)
+    if per_position is None:  # results from elsewhere: only the size can tell
+        per_position = size == n_nav if n_nav != n_sig else None
+    expected = n_nav if per_position else n_sig
+    if per_position is None or size != expected:
+        raise ValueError(
+            f"Cannot use the decomposition's mean (learning_results.centre="
+            f"{centre!r}, {size} values) with {n_nav} positions and {n_sig} "
+            "pixels: expected centre='signal' (one value per position) or "
+            "'navigation' (one per pixel), of that size."
+        )
+    return per_position
 
 
 def residual_maps(signal, components=None, noise="poisson", show_progressbar=None):

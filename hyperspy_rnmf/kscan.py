@@ -43,7 +43,7 @@ from hyperspy_rnmf._axes import copy_axes
 from hyperspy_rnmf._init import nndsvd_from_sketch, sketch_svd
 from hyperspy_rnmf._residuals import morans_i
 from hyperspy_rnmf._sketch import qb_sketch
-from hyperspy_rnmf.rnmf import check_data_stats, normalize_rows
+from hyperspy_rnmf.rnmf import at_fit_scale, check_data_stats, split_scale
 
 _logger = logging.getLogger(__name__)
 
@@ -175,7 +175,8 @@ def _image_metrics(data, model):
     data_range = float(data.max() - data.min())
     if data_range == 0:
         return float("nan"), float("nan")
-    psnr = float(peak_signal_noise_ratio(data, model, data_range=data_range))
+    with np.errstate(divide="ignore"):  # an exact model: PSNR = inf
+        psnr = float(peak_signal_noise_ratio(data, model, data_range=data_range))
     ssim = float("nan")
     if data.ndim == 2 and min(data.shape) >= 7:
         ssim = float(structural_similarity(data, model, data_range=data_range))
@@ -220,7 +221,9 @@ class _Scan:
         loadings = estimator._fit_sketch(
             operand, self.sketch, k, np.random.RandomState(self.seed), self.starts[k]
         )
-        estimator.n_passes_ = self.n_passes + max(1, 2 * estimator.n_refine_iter)
+        # the scan's passes instead of its sketch's (the fit's own: refinement,
+        # projection and any exact-residual pass are counted by the fit)
+        estimator.n_passes_ += self.n_passes - self.sketch.n_passes
         return loadings
 
 
@@ -321,10 +324,19 @@ def scan_matrix(
         noise = "poisson"
     if noise not in ("poisson", "gaussian"):
         raise ValueError(f"`noise` must be 'poisson' or 'gaussian', got {noise!r}.")
-    components = [normalize_rows(fits[k][1]) for k in ks]
+    # loadings solved at the scale of the fit, where the penalties apply
+    # (see RandomizedNMF._project), then carried to components summing to one
+    components, scales = zip(*(split_scale(fits[k][1]) for k in ks), strict=True)
     parts, data_rows, data_cols = operand.scan_pass(
-        components, l1_W, l2_W, expected=noise == "poisson"
+        [at_fit_scale(H, d) for H, d in zip(components, scales, strict=True)],
+        l1_W,
+        l2_W,
+        expected=noise == "poisson",
     )
+    parts = [
+        ((W * d).astype(W.dtype), *rest)
+        for (W, *rest), d in zip(parts, scales, strict=True)
+    ]
     n_passes = sketch.n_passes + max(1, 2 * base.n_refine_iter)
     models, metrics = {}, {name: [] for name in METRICS}
     for k, H, (W, row_abs, col_abs, squares, row_expected) in zip(

@@ -24,6 +24,7 @@ N. Halko, P. G. Martinsson and J. A. Tropp, SIAM Review 53 (2011) 217-288.
 import warnings
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -61,11 +62,15 @@ def make_operand(X, **selection):
     return NumpyOperand(X, **selection)
 
 
+class NonFiniteDataError(ValueError):
+    """The data contain NaN or inf (raised by :func:`check_data_stats`)."""
+
+
 def check_data_stats(stats, name="X"):
     """Raise for NaN, inf or negative values found in the first pass."""
     if not stats.finite:
         row, col = stats.argbad
-        raise ValueError(
+        raise NonFiniteDataError(
             f"`{name}` contains NaN or inf (first at row {row}, column {col}); "
             "NMF needs finite, non-negative data. Mask these pixels "
             "(signal_mask / navigation_mask) or replace them."
@@ -102,9 +107,30 @@ def check_data_stats(stats, name="X"):
 
 def normalize_rows(H):
     """Rows scaled to sum to one (all-zero rows stay zero), float64."""
+    return split_scale(H)[0]
+
+
+def split_scale(H):
+    """``H`` as rows summing to one (float64) times their sums: ``(rows, sums)``.
+
+    All-zero rows stay zero, with a sum of 1.
+    """
     H = np.asarray(H, dtype=np.float64)
     totals = H.sum(axis=1)
-    return H / np.where(totals > 0, totals, 1.0)[:, None]
+    totals = np.where(totals > 0, totals, 1.0)
+    return H / totals[:, None], totals
+
+
+def at_fit_scale(components, scale):
+    """The fitted ``H``, from components summing to one and their ``scale``.
+
+    The penalties on ``W`` are defined at the scale the factorization found
+    (they are not invariant under rescaling a component between ``W`` and
+    ``H``), so loadings are always solved against this matrix and then
+    rescaled; computing it from the stored components makes ``transform``
+    repeat the fit's last step exactly.
+    """
+    return np.asarray(components, dtype=np.float64) * scale[:, None]
 
 
 def _check_random_state(value):
@@ -345,8 +371,16 @@ default 'nndsvdar'
             return None
         if W is None or H is None:
             raise ValueError("init='custom' needs both `W` and `H`.")
-        W = np.asarray(W, dtype=np.float64)
-        H = np.asarray(H, dtype=np.float64)
+        factors = []
+        for name, value in (("W", W), ("H", H)):
+            value = np.asarray(value)
+            if value.dtype.kind not in "biuf":
+                raise ValueError(
+                    f"`{name}` must hold real numbers for init='custom', got dtype "
+                    f"{value.dtype}."
+                )
+            factors.append(value.astype(np.float64))
+        W, H = factors
         for name, value, expected in (
             ("W", W, (shape[0], k)),
             ("H", H, (k, shape[1])),
@@ -360,6 +394,11 @@ default 'nndsvdar'
                 raise ValueError(
                     f"`{name}` must be finite and non-negative for init='custom'."
                 )
+        if not (W.any() or H.any()):
+            raise ValueError(
+                "`W` and `H` are both all zero for init='custom': the "
+                "iterations cannot leave a zero start (one of them may be zero)."
+            )
         return W, H
 
     # ------------------------------------------------------------------ #
@@ -416,16 +455,20 @@ default 'nndsvdar'
         W, H, n_iter = self._factorize_sketch(operand, sketch, k, rng, custom)
         for i in range(self.n_refine_iter):
             if i > 0:
-                W = self._project(operand, H)[0]
+                W = self._project(operand, H, exact_residual=False)[0]
             H = self._update_components(operand, W, H)
-        H = normalize_rows(H)
-        loadings, residual, _ = self._project(operand, H)
+        components, scale = split_scale(H)
+        components = components.astype(operand.dtype)  # as stored: see at_fit_scale
+        before = operand.residual_passes
+        loadings, residual, _ = self._project(operand, components, scale)
+        n_passes = sketch.n_passes + max(1, 2 * self.n_refine_iter)
         return self._set_fitted(
-            H,
+            components,
+            scale,
             loadings,
             residual,
             n_iter,
-            sketch.n_passes + max(1, 2 * self.n_refine_iter),
+            n_passes + operand.residual_passes - before,
         )
 
     def _factorize_sketch(self, operand, sketch, k, rng, custom=None):
@@ -472,10 +515,15 @@ default 'nndsvdar'
         W, H = (V.T, U.T) if sketch.transposed else (U, V)
         return W, H, n_iter
 
-    def _set_fitted(self, H, loadings, residual, n_iter, n_passes):
-        """Sort by prominence, store the fitted attributes, return the loadings."""
+    def _set_fitted(self, H, scale, loadings, residual, n_iter, n_passes):
+        """Sort by prominence, store the fitted attributes, return the loadings.
+
+        ``H`` has rows summing to one and ``scale`` their sums at the fit
+        (kept as ``_scale_`` for the penalties of :meth:`transform`).
+        """
         order = np.argsort(-loadings.sum(axis=0, dtype=np.float64), kind="stable")
         self.components_ = np.ascontiguousarray(H[order], dtype=loadings.dtype)
+        self._scale_ = np.asarray(scale, dtype=np.float64)[order]
         self.n_components_ = H.shape[0]
         self.n_iter_ = n_iter
         self.reconstruction_err_ = float(np.sqrt(residual))
@@ -522,14 +570,45 @@ default 'nndsvdar'
                 break
         return H
 
-    def _project(self, operand, components, with_stats=False):
+    def _project(
+        self, operand, components, scale=None, with_stats=False, exact_residual=True
+    ):
+        """Loadings of the rows of ``operand`` (one pass): ``(W, residual, stats)``.
+
+        With ``scale``, ``components`` sum to one per row and ``scale`` holds
+        the sums at the fit: the loadings are solved against the components
+        at that scale, where the penalties apply, and then rescaled, so that
+        ``W @ components`` is the penalized fit.
+        """
         n_samples, n_features = operand.shape
         l1_W, l2_W, _, _ = self._regularization(n_samples, n_features)
+        if scale is not None:
+            components = at_fit_scale(components, scale)
         components = np.asarray(components, dtype=np.float64)
         gram = components @ components.T
-        return operand.project(
-            components.astype(operand.dtype), gram, l1_W, l2_W, with_stats
+        loadings, residual, stats = operand.project(
+            components.astype(operand.dtype),
+            gram,
+            l1_W,
+            l2_W,
+            with_stats,
+            exact_residual,
         )
+        if scale is not None and loadings is not None:
+            loadings = (loadings * scale).astype(loadings.dtype)
+        return loadings, residual, stats
+
+    def _project_loadings(self, operand, with_stats=False):
+        """:meth:`_project` on the fitted components."""
+        return self._project(operand, self.components_, self._scale_, with_stats)
+
+    def _reproject_components(self, operand, loadings):
+        """Components (rows summing like ``components_``: to one on the fitted
+        features) of all columns of ``operand`` for the given ``loadings``
+        (one pass; the data read are checked). Used for masked pixels."""
+        scale = self._scale_
+        H = self._update_components(operand, np.asarray(loadings) / scale, check=True)
+        return H / scale[:, None]
 
     # ------------------------------------------------------------------ #
     # transforms
@@ -538,7 +617,10 @@ default 'nndsvdar'
         """Loadings of ``X`` by non-negative least squares against the components.
 
         Each row is solved on its own (block principal pivoting), so the
-        result of a row does not depend on the other rows or on chunking.
+        result of a row does not depend on the other rows or on chunking,
+        up to the round-off of the product ``X @ components_.T`` in the
+        data's precision (BLAS may round a single row differently from a
+        block: about 1e-6 relative for float32 data).
 
         Parameters
         ----------
@@ -550,9 +632,7 @@ default 'nndsvdar'
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        loadings, _, stats = self._project(
-            make_operand(X), self.components_, with_stats=True
-        )
+        loadings, _, stats = self._project_loadings(make_operand(X), with_stats=True)
         check_data_stats(stats)
         return loadings
 
@@ -571,6 +651,11 @@ default 'nndsvdar'
             of lazy data is as large as the data.
         """
         check_is_fitted(self)
+        if scipy.sparse.issparse(X):
+            raise TypeError(
+                "`X` must be a dense array of loadings, got a sparse "
+                f"{type(X).__name__}; convert it with X.toarray()."
+            )
         if not is_dask_array(X):
             X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_components_:

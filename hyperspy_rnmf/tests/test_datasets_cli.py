@@ -1,9 +1,11 @@
 """Synthetic data, component matching and the ``hyperspy-rnmf demo`` command."""
 
+import re
+
 import numpy as np
 import pytest
 
-from hyperspy_rnmf.cli import main
+from hyperspy_rnmf.cli import _speed_up, main
 from hyperspy_rnmf.datasets import synthetic_4dstem
 from hyperspy_rnmf.matching import match_components, relative_error
 
@@ -62,6 +64,27 @@ def test_demo_command(tmp_path, capsys):
     assert out.stat().st_size > 1000
 
 
-def test_demo_bad_arguments():
-    with pytest.raises(SystemExit):
-        main(["demo", "--phases", "0"])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (["--phases", "0"], "--phases must be >= 1, got 0"),
+        (["--seed", "-1"], r"--seed must be in \[0, 2\*\*32 - 1\], got -1"),
+        (["--scan", "1", "1"], "--scan 1 1 .*must be two integers >= 2"),
+        (["--detector", "-3", "8"], "--detector -3 8: `signal_shape` must be"),
+        (["--output", "/no/such/folder/x.png"], "the folder /no/such/folder does"),
+    ],
+)
+def test_demo_bad_arguments(options, match, capsys):
+    # argparse errors (exit code 2, message on stderr) before any fit runs
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", *options])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert re.search(match, captured.err)
+    assert "RandomizedNMF" not in captured.out
+
+
+def test_demo_speed_up_wording():
+    assert _speed_up(20.0, 0.4) == "50x faster than"
+    assert _speed_up(2.0, 0.8) == "2.5x faster than"
+    assert _speed_up(0.1, 0.5) == "5.0x slower than"

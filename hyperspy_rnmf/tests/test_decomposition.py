@@ -103,6 +103,20 @@ def test_estimator_object_is_fitted_in_place():
     np.testing.assert_allclose(results(s)[0], estimator.components_.T)
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_positional_estimator_object_is_the_algorithm(lazy):
+    # HyperSpy would take it as normalize_poissonian_noise (truthy) and run SVD
+    s, _, H = make_signal(lazy=lazy)
+    estimator = RandomizedNMF(K, tol=1e-7, max_iter=3000, random_state=0)
+    out = s.decomposition(estimator, return_info=True, print_info=False)
+    assert out is estimator
+    assert s.learning_results.decomposition_algorithm == "rnmf"
+    assert s.learning_results.poissonian_noise_normalized is False
+    np.testing.assert_allclose(results(s)[0], estimator.components_.T)
+    with pytest.raises(TypeError, match="algorithm twice.*algorithm='rnmf'"):
+        s.decomposition(estimator, algorithm="rnmf")
+
+
 def test_positional_output_dimension():
     s, _, _ = make_signal()
     s.decomposition("rnmf", 2, print_info=False)
@@ -395,10 +409,27 @@ def test_copy_is_accepted_either_way():
     # HyperSpy's copy=True asks that the data are not modified: always true here
     s, _, _ = make_signal()
     before = s.data.copy()
-    for copy in (True, False):
+    for copy in (True, False, np.True_, np.False_):
         s.decomposition("rnmf", output_dimension=K, copy=copy, print_info=False)
         assert s.learning_results.factors.shape[1] == K
     assert np.array_equal(s.data, before)
+
+
+def test_normalize_poissonian_noise_none_means_false():
+    s, _, _ = make_signal()
+    s.decomposition(True, "rnmf", K, print_info=False)
+    assert s.learning_results.poissonian_noise_normalized is True
+    s.decomposition(None, "rnmf", K, print_info=False)
+    assert s.learning_results.poissonian_noise_normalized is False
+
+
+def test_signal_without_signal_axes_raises():
+    data = np.random.default_rng(0).random((6, 5, 4))
+    s = hs.signals.BaseSignal(data).transpose(signal_axes=0)
+    with pytest.raises(
+        ValueError, match=r"at least one signal axis.*shape \(4, 5, 6\)"
+    ):
+        s.decomposition("rnmf", output_dimension=2)
 
 
 def test_output_dimension_bound_counts_kept_rows():
@@ -409,16 +440,13 @@ def test_output_dimension_bound_counts_kept_rows():
         s.decomposition("rnmf", output_dimension=4, navigation_mask=mask)
 
 
-@pytest.mark.parametrize("lazy", [False, True])
-@pytest.mark.parametrize("bad", [np.nan, -3.0])
-def test_reprojected_entries_are_checked(lazy, bad):
-    """Masked data are read for the first time when reprojected: NaN or
-    negative values there raise (with their place in the data) instead of
-    giving zero loadings or factors."""
+def bad_entry_signal(lazy, bad):
+    """make_signal with ``bad`` at position (y=2, x=1), pixel (5, 3), and the
+    masks that exclude that position and that pixel."""
     s, _, _ = make_signal(lazy=lazy)
     data = s.data.compute() if lazy else s.data
     data = data.copy()
-    data[2, 1, 5, 3] = bad  # navigation y=2, x=1; signal ky=5, kx=3
+    data[2, 1, 5, 3] = bad
     s = hs.signals.Signal2D(data)
     if lazy:
         s = s.as_lazy()
@@ -426,8 +454,49 @@ def test_reprojected_entries_are_checked(lazy, bad):
     nav_mask[1, 2] = True  # (x, y) order
     sig_mask = np.zeros(SIG, dtype=bool)
     sig_mask[5, 3] = True
+    return s, nav_mask, sig_mask
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_reprojected_non_finite_entries_give_nan_with_a_warning(lazy, bad):
+    """Masked data may hold NaN (e.g. dead pixels): reprojection gives NaN
+    exactly there, like HyperSpy's SVD, and the rest as without them."""
+    s, nav_mask, sig_mask = bad_entry_signal(lazy, bad)
+    clean, _, _ = bad_entry_signal(lazy, 1.0)
+    options = dict(output_dimension=K, print_info=False, random_state=0)
     row, col = 2 * NAV[1] + 1, 5 * SIG[1] + 3
-    problem = "NaN or inf (first" if np.isnan(bad) else "negative values (minimum -3"
+    for reproject, mask in (("navigation", nav_mask), ("signal", sig_mask)):
+        key = f"{reproject}_mask"
+        with pytest.warns(UserWarning, match=rf"reproject='{reproject}': 1 masked"):
+            s.decomposition("rnmf", reproject=reproject, **{key: mask}, **options)
+        clean.decomposition("rnmf", reproject=reproject, **{key: mask}, **options)
+        factors, loadings = results(s)
+        expected_f, expected_l = results(clean)
+        if reproject == "navigation":
+            assert np.isnan(loadings[row]).all()
+            assert np.isfinite(np.delete(loadings, row, axis=0)).all()
+            loadings, expected_l = (
+                np.delete(a, row, 0) for a in (loadings, expected_l)
+            )
+        else:
+            assert np.isnan(factors[col]).all()
+            assert np.isfinite(np.delete(factors, col, axis=0)).all()
+            factors, expected_f = (np.delete(a, col, 0) for a in (factors, expected_f))
+        # the model elsewhere (factors sum to one over the pixels with a value)
+        model, expected = loadings @ factors.T, expected_l @ expected_f.T
+        np.testing.assert_allclose(model, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("bad", [-3.0])
+def test_reprojected_entries_are_checked(lazy, bad):
+    """Masked data are read for the first time when reprojected: negative
+    values there raise (with their place in the data) instead of giving zero
+    loadings or factors."""
+    s, nav_mask, sig_mask = bad_entry_signal(lazy, bad)
+    row, col = 2 * NAV[1] + 1, 5 * SIG[1] + 3
+    problem = "negative values (minimum -3"
     match = rf"{re.escape(problem)} at row {row}, column {col}\)"
     options = dict(output_dimension=K, print_info=False)
     # without reprojection the masked entries are never read

@@ -171,6 +171,29 @@ def test_residual_maps_equal_the_model_residual(lazy):
     np.testing.assert_allclose(r_reciprocal.data, residual.mean(axis=(0, 1)), rtol=1e-6)
 
 
+@pytest.mark.parametrize("centre", ["navigation", "signal"])
+def test_residual_maps_read_the_mean_by_centre_when_sizes_are_equal(centre):
+    # 64 positions x 64 pixels: the size of the mean cannot tell its axis
+    rng = np.random.default_rng(0)
+    rate = np.tensordot(rng.random((8, 8, 3)), rng.random((3, 8, 8)), 1)
+    s = hs.signals.Signal2D(rng.poisson(50 * rate).astype(float))
+    s.decomposition(
+        algorithm="SVD", output_dimension=3, centre=centre, print_info=False
+    )
+    lr = s.learning_results
+    X = s.data.reshape(64, 64)
+    model = lr.loadings @ lr.factors.T + lr.mean  # (64, 1) or (1, 64)
+    r_real, r_reciprocal, _ = residual_maps(s, noise="gaussian")
+    residual = np.abs(X - model)
+    np.testing.assert_allclose(r_real.data.ravel(), residual.mean(axis=1), rtol=1e-9)
+    np.testing.assert_allclose(
+        r_reciprocal.data.ravel(), residual.mean(axis=0), rtol=1e-9
+    )
+    lr.mean = lr.mean.ravel()[:10]
+    with pytest.raises(ValueError, match=rf"centre='{centre}', 10 values\) with 64"):
+        residual_maps(s)
+
+
 def test_overlap_maps_find_a_planted_overlap_exactly():
     ny, nx = NAV[1], NAV[0]
     loadings = np.zeros((ny, nx, 2))
@@ -262,6 +285,15 @@ def test_scan_of_one_k():
     assert result.suggested_k == 3
     assert result.r_real.axes_manager.navigation_shape == (1,)
     assert result.r_real.axes_manager.signal_shape == s.axes_manager.navigation_shape
+
+
+def test_automatic_k_on_data_fitted_exactly_warns_nothing():
+    # 2 positions x 1 channel: every model is exact, PSNR is infinite
+    # (skimage divided by zero with a RuntimeWarning; warnings are errors here)
+    data = np.random.default_rng(0).poisson(20, (2, 1)).astype(float)
+    s = hs.signals.Signal1D(data)
+    s.decomposition("rnmf", print_info=False, show_progressbar=False)
+    assert s.learning_results.output_dimension == 1
 
 
 def test_scan_and_residuals_with_three_navigation_axes():

@@ -175,6 +175,10 @@ def test_inverse_transform():
     np.testing.assert_allclose(model.inverse_transform(W), X, atol=1e-4 * X.max())
     with pytest.raises(ValueError, match=r"must have shape \(n_samples, 2\)"):
         model.inverse_transform(W[:, :1])
+    import scipy.sparse
+
+    with pytest.raises(TypeError, match="got a sparse csr_matrix; convert it"):
+        model.inverse_transform(scipy.sparse.csr_matrix(W))
 
 
 def test_convergence_warning():
@@ -273,6 +277,80 @@ def test_penalties_shrink_and_sparsify():
     assert (W_sparse == 0).mean() > (W_plain == 0).mean()
 
 
+def penalized_objective(X, W, H, alpha_W, alpha_H, l1_ratio):
+    """scikit-learn's NMF objective with penalties."""
+    n_samples, n_features = X.shape
+    alpha_H = alpha_W if alpha_H == "same" else alpha_H
+    return (
+        0.5 * np.linalg.norm(X - W @ H) ** 2
+        + alpha_W
+        * n_features
+        * (l1_ratio * W.sum() + 0.5 * (1 - l1_ratio) * (W**2).sum())
+        + alpha_H
+        * n_samples
+        * (l1_ratio * H.sum() + 0.5 * (1 - l1_ratio) * (H**2).sum())
+    )
+
+
+@pytest.mark.parametrize(
+    "alpha_W, alpha_H, l1_ratio",
+    [
+        (0.001, "same", 0.0),
+        (0.01, "same", 0.5),
+        (0.01, "same", 1.0),
+        (0.001, 0.01, 0.3),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_penalized_fit_matches_scikit_learn_objective(
+    alpha_W, alpha_H, l1_ratio, dtype
+):
+    # the components are normalized after the fit; the loadings must still be
+    # solved where the penalties apply (before: |X - W H| 16 instead of 0.14)
+    from sklearn.decomposition import NMF
+
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 3)) @ rng.random((3, 40)) + 0.01 * rng.random((60, 40))
+    X = X.astype(dtype)
+    options = dict(alpha_W=alpha_W, alpha_H=alpha_H, l1_ratio=l1_ratio, random_state=0)
+    model = RandomizedNMF(3, tol=1e-8, max_iter=3000, **options)
+    W = model.fit_transform(X)
+    reference = NMF(3, init="nndsvdar", tol=1e-10, max_iter=20000, **options)
+    W_ref = reference.fit_transform(X.astype(np.float64))
+    scale = model._scale_  # the split of each component at the fit
+    ours = penalized_objective(
+        X.astype(np.float64),
+        W / scale,
+        model.components_ * scale[:, None],
+        alpha_W,
+        alpha_H,
+        l1_ratio,
+    )
+    theirs = penalized_objective(
+        X, W_ref, reference.components_, alpha_W, alpha_H, l1_ratio
+    )
+    assert ours <= theirs * 1.01
+    sums = model.components_.sum(axis=1)  # one, or zero for a dead component
+    np.testing.assert_allclose(sums[sums > 0], 1.0, rtol=1e-5)
+    np.testing.assert_allclose(model.transform(X), W, rtol=1e-6, atol=1e-6 * W.max())
+
+
+def test_fit_transform_equals_transform_in_float32_with_many_components():
+    # the last projection of the fit used float64 components, transform the
+    # float32 ones: loadings differed by 0.02 of 67
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 5)) @ rng.random((5, 40)) + 0.01 * rng.random((60, 40))
+    model = RandomizedNMF(10, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        W = model.fit_transform(X.astype(np.float32))
+    # equal up to the order of the components in the solver (float32 round-off)
+    np.testing.assert_allclose(
+        model.transform(X.astype(np.float32)), W, rtol=1e-6, atol=1e-6 * W.max()
+    )
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_power_iterations_and_refinement_improve_a_rough_sketch():
     X, _, _ = separable_product(300, 400, 5, random_state=15)
@@ -303,6 +381,20 @@ def test_each_chunk_is_read_once_per_counted_pass(shape, options, passes):
     assert model.n_passes_ == passes
     assert len(reads) == n_chunks * passes
     assert sorted(set(reads)) == [(i, 0) for i in range(n_chunks)]
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_exact_residual_pass_is_counted_and_only_made_for_the_result(lazy):
+    # a rank-1 product is fitted exactly: the one-pass residual is round-off,
+    # so the final projection reads the data once more for it (counted);
+    # the projections inside the refinement do not need it (not made)
+    X = np.outer(np.arange(1, 301.0), np.arange(1, 201.0))
+    data, reads = counting_reads(X, (100, 200)) if lazy else (X, [])
+    model = RandomizedNMF(1, random_state=0, n_refine_iter=3).fit(data)
+    assert model.n_passes_ == 4 + 6 + 1
+    if lazy:
+        assert len(reads) == 3 * model.n_passes_
+    assert model.reconstruction_err_ < 1e-9 * np.linalg.norm(X)
 
 
 # ---------------------------------------------------------------------- #
@@ -386,6 +478,22 @@ def test_custom_init_errors(X_small):
         )
     with pytest.raises(ValueError, match="only used with init='custom'"):
         RandomizedNMF(2).fit(X_small, W=np.ones((30, 2)), H=np.ones((2, 20)))
+    with pytest.raises(ValueError, match="`W` and `H` are both all zero"):
+        RandomizedNMF(2, init="custom").fit(
+            X_small, W=np.zeros((30, 2)), H=np.zeros((2, 20))
+        )
+    with pytest.raises(ValueError, match=r"`H` must hold real numbers.*complex128"):
+        RandomizedNMF(2, init="custom").fit(
+            X_small, W=np.ones((30, 2)), H=np.ones((2, 20)) * (1 + 1j)
+        )
+    with pytest.raises(ValueError, match=r"`W` must hold real numbers.*<U1"):
+        RandomizedNMF(2, init="custom").fit(
+            X_small, W=np.full((30, 2), "a"), H=np.ones((2, 20))
+        )
+    # one zero factor is a valid start: HALS fills it from the other
+    model = RandomizedNMF(2, init="custom", random_state=0)
+    model.fit(X_small, W=np.zeros((30, 2)), H=np.ones((2, 20)))
+    assert model.components_.max() > 0
 
 
 def test_dask_wrong_features_raise(X_small):
