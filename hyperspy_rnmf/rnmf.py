@@ -599,14 +599,16 @@ default 'nndsvdar'
         return loadings, residual, stats
 
     def _project_loadings(self, operand, with_stats=False):
-        """:meth:`_project` on the fitted components."""
-        return self._project(operand, self.components_, self._scale_, with_stats)
+        """:meth:`_project` on the fitted components (models pickled before
+        ``_scale_`` existed solve against ``components_`` as they are)."""
+        scale = getattr(self, "_scale_", None)
+        return self._project(operand, self.components_, scale, with_stats)
 
     def _reproject_components(self, operand, loadings):
         """Components (rows summing like ``components_``: to one on the fitted
         features) of all columns of ``operand`` for the given ``loadings``
         (one pass; the data read are checked). Used for masked pixels."""
-        scale = self._scale_
+        scale = getattr(self, "_scale_", np.ones(self.n_components_))
         H = self._update_components(operand, np.asarray(loadings) / scale, check=True)
         return H / scale[:, None]
 

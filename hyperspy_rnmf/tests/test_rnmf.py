@@ -336,6 +336,14 @@ def test_penalized_fit_matches_scikit_learn_objective(
     np.testing.assert_allclose(model.transform(X), W, rtol=1e-6, atol=1e-6 * W.max())
 
 
+def test_model_pickled_without_scale_still_transforms():
+    X, _, _ = separable_product(80, 60, 3, random_state=2)
+    model = RandomizedNMF(3, random_state=0).fit(X)
+    W = model.transform(X)
+    del model._scale_  # as pickled by earlier builds (no penalties: same loadings)
+    np.testing.assert_allclose(model.transform(X), W, rtol=1e-10, atol=1e-12)
+
+
 def test_fit_transform_equals_transform_in_float32_with_many_components():
     # the last projection of the fit used float64 components, transform the
     # float32 ones: loadings differed by 0.02 of 67
