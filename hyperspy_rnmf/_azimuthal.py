@@ -222,6 +222,7 @@ class AzimuthalOperator:
             weights = integrator.solidAngleArray(self.shape).ravel().astype(np.float64)
         else:
             weights = np.ones(n_pixels)
+        self._weights = weights
         self.norm = self.matrix @ weights
         self._matrices = {np.dtype(np.float64): self.matrix}
 
@@ -230,6 +231,8 @@ class AzimuthalOperator:
 
         The patterns are converted to ``dtype`` (a copy only where needed; the
         input is never modified). Bins without any unmasked pixel are NaN.
+        NaN or inf pixels of a pattern are masked in that pattern only (as
+        pyFAI's ``integrate1d`` skips them).
         """
         dtype = np.dtype(dtype)
         if dtype not in self._matrices:
@@ -239,9 +242,17 @@ class AzimuthalOperator:
         flat = patterns.reshape(-1, self.shape[0] * self.shape[1]).astype(
             dtype, copy=False
         )
+        finite = np.isfinite(flat) if flat.dtype.kind == "f" else None
+        bad = None if finite is None else ~finite.all(axis=1)
+        if bad is not None and bad.any():
+            flat = np.where(finite, flat, 0).astype(dtype, copy=False)
         summed = np.asarray(self._matrices[dtype] @ flat.T).T
-        empty = self.norm <= 0
+        norm = np.broadcast_to(self.norm, summed.shape)
+        if bad is not None and bad.any():  # per-pattern denominators
+            norm = np.array(norm)
+            norm[bad] = (self.matrix @ (finite[bad] * self._weights).T).T
+        empty = norm <= 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = summed / np.where(empty, 1.0, self.norm).astype(dtype)
-        out[:, empty] = np.nan
+            out = summed / np.where(empty, 1.0, norm).astype(dtype)
+        out[empty] = np.nan
         return out.reshape(lead + (self.q.size,))

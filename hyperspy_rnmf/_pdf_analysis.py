@@ -67,7 +67,9 @@ def pair_distances(G, r, n_peaks, r_range, min_height=0.15, window=0.4):
     step = r[1] - r[0]
     w = max(1, int(round(window / step)))
     left = minimum_filter1d(G, w + 1, axis=1, mode="nearest", origin=w // 2)
-    right = minimum_filter1d(G, w + 1, axis=1, mode="nearest", origin=-(w // 2))
+    # [i - w, i] and [i, i + w] (for odd w the right origin rounds up: -(w // 2)
+    # gave [i - 1, i + w - 1], the left window again when w = 1)
+    right = minimum_filter1d(G, w + 1, axis=1, mode="nearest", origin=-((w + 1) // 2))
     prominence = G - np.maximum(left, right)
     inside = _window(r, r_range)
     inside[[0, -1]] = False  # a maximum needs both neighbours

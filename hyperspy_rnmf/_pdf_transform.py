@@ -265,13 +265,20 @@ class PDFTransform:
         return np.asarray(fq, dtype=np.float64) @ self._correction
 
     def _fq(self, intensity, corrected):
+        intensity = np.asarray(intensity, dtype=np.float64)
+        # patterns with NaN or inf where they are used: NaN scale and F(Q),
+        # computed from zeros so that no product sees them (inf - inf)
+        used = np.union1d(self.index, self.fit_index)
+        bad = ~np.isfinite(intensity[:, used]).all(axis=1)
+        if bad.any():
+            intensity = np.where(bad[:, None], 0.0, intensity)
         scale, model = self.normalise(intensity)
-        intensity = np.asarray(intensity, dtype=np.float64)[:, self.index]
+        scale[bad] = np.nan
         with np.errstate(divide="ignore", invalid="ignore"):
             safe = np.where(scale > 0, scale, np.nan)
-            fq = self._h * (intensity - model) / safe[:, None]
+            fq = self._h * (intensity[:, self.index] - model) / safe[:, None]
         if corrected:
-            fq = self.ad_hoc_correction(fq)
+            fq = _finite_rows_times(fq, self._correction)
         return fq, scale
 
     def reduced_structure_function(self, intensity):
@@ -291,4 +298,14 @@ class PDFTransform:
     def reduced_pdf(self, intensity):
         """``G(r)`` (n, n_r) and the fitted scale (n,)."""
         fq, scale = self._fq(intensity, corrected=False)
-        return fq @ self._kernel, scale
+        return _finite_rows_times(fq, self._kernel), scale
+
+
+def _finite_rows_times(rows, matrix):
+    """``rows @ matrix``, NaN for the rows holding NaN (without products of them)."""
+    good = np.isfinite(rows).all(axis=1)
+    if good.all():
+        return rows @ matrix
+    out = np.full((rows.shape[0], matrix.shape[1]), np.nan)
+    out[good] = rows[good] @ matrix
+    return out

@@ -8,6 +8,7 @@ lambda = 2 pi / d`` in 1/Å.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -83,9 +84,11 @@ def integrate_azimuthal(
         Beam energy in keV. Default:
         ``metadata.Acquisition_instrument.TEM.beam_energy``.
     center : (float, float) or "direct_beam", optional
-        Beam centre ``(x, y)`` in pixels. Default: from the signal axes when
-        their offsets put 0 inside the pattern, otherwise ``"direct_beam"``:
-        the centroid of the direct beam in the mean pattern.
+        Beam centre ``(x, y)`` in pixels, also off the pattern (a detector
+        placed off-axis to reach high Q). Default: from the signal axes when
+        their offsets put 0 inside the pattern, otherwise (with a warning
+        when the axes put it outside) ``"direct_beam"``: the centroid of the
+        direct beam in the mean pattern.
     mask : array_like of bool or BaseSignal, optional
         Pattern-shaped mask, True for excluded pixels (beam stop, dead or hot
         pixels). Not modified.
@@ -470,6 +473,14 @@ def _center(signal, center, lazy):
             cy = -y_axis.offset / y_axis.scale
             if 0 <= cx <= shape[1] - 1 and 0 <= cy <= shape[0] - 1:
                 return (float(cx), float(cy)), "signal axes (where Q = 0)"
+            warnings.warn(
+                f"The signal axes put Q = 0 at pixel ({cx:g}, {cy:g}), outside the "
+                "pattern; using the direct-beam centroid of the mean pattern "
+                f"instead. Pass center=({cx:g}, {cy:g}) to integrate around the "
+                "axes' centre (a beam off the detector is allowed).",
+                UserWarning,
+                stacklevel=3,
+            )
         center = "direct_beam"
     if isinstance(center, str):
         if center != "direct_beam":
@@ -490,9 +501,6 @@ def _center(signal, center, lazy):
         raise ValueError(
             f"`center` must be (x, y) in pixels or 'direct_beam', got {center!r}."
         ) from None
-    if not (0 <= cx <= shape[1] - 1 and 0 <= cy <= shape[0] - 1):
-        raise ValueError(
-            f"`center` ({cx:g}, {cy:g}) lies outside the pattern (x 0..{shape[1] - 1}, "
-            f"y 0..{shape[0] - 1})."
-        )
-    return (cx, cy), "given"
+    if not (np.isfinite(cx) and np.isfinite(cy)):
+        raise ValueError(f"`center` must be finite (x, y) in pixels, got {center!r}.")
+    return (cx, cy), "given"  # off the pattern too: pyFAI takes any beam position

@@ -410,8 +410,8 @@ def segment_decomposition(
         out), e.g. ``s.get_direct_beam_mask(radius)`` from pyxem: the direct
         beam is in every crystal's factor and correlates unrelated crystals.
         Pixels that are NaN in the factors are always left out.
-    min_factor_correlation : float in [-1, 1], default 0.4
-    min_loading_correlation : float in [-1, 1], default 0.3
+    min_factor_correlation : float in [-1, 1] or None, default 0.4
+    min_loading_correlation : float in [-1, 1] or None, default 0.3
         Components are merged when both correlations exceed these.
     linkage : {'single', 'complete'}, default 'single'
         How linked pairs form groups (see :func:`merge_components`).
@@ -487,6 +487,14 @@ def segment_decomposition(
         )
     if mean_patterns and signal is None:
         mean_patterns = False
+    # None means the default, as in merge_components; checked before any work
+    min_factor_correlation, min_loading_correlation = (
+        check_correlation(DEFAULTS[name] if value is None else value, name)
+        for name, value in (
+            ("min_factor_correlation", min_factor_correlation),
+            ("min_loading_correlation", min_loading_correlation),
+        )
+    )
     # every watershed parameter validated (and normalised) before any work
     watershed_options = check_watershed_parameters(
         **scan_options(

@@ -104,9 +104,8 @@ def _real(name, value, allowed):
 def _mean_rows(data, lazy, with_finite=False):
     """Mean over the navigation (NaN where every row is NaN: masked bins).
 
-    With ``with_finite``, also whether every row is finite at each signal
-    index, from the same pass (a column sum is finite exactly when its
-    entries are, short of overflow).
+    With ``with_finite``, also whether any row is finite at each signal
+    index (False: a masked or empty bin), from the same pass.
     """
     import warnings
 
@@ -118,12 +117,12 @@ def _mean_rows(data, lazy, with_finite=False):
 
             wanted = [da.nanmean(rows, axis=0)]
             if with_finite:
-                wanted.append(rows.sum(axis=0, dtype=np.float64))
+                wanted.append(da.isfinite(rows).any(axis=0))
             results = [np.asarray(r) for r in da.compute(*wanted)]
         else:
             results = [np.nanmean(rows, axis=0)]
             if with_finite:
-                results.append(rows.sum(axis=0, dtype=np.float64))
+                results.append(np.isfinite(rows).any(axis=0))
     if with_finite:
-        return results[0], np.isfinite(results[1])
+        return results[0], results[1]
     return results[0]

@@ -107,14 +107,25 @@ def _composition(signal, composition):
     return _scattering.parse_composition(composition)
 
 
-def _check_range(name, value, low, high):
+def _titled(signal, what):
+    """``"<title> <what>"``, or ``what`` alone for an untitled signal."""
+    return f"{signal.metadata.General.title} {what}".strip()
+
+
+def _check_range(name, value, low, high, bounds=None):
+    """``value`` as a float in ``[low, high]``; ``bounds`` names the limits
+    when they are not those of the data (e.g. "[qmin, qmaxinst]")."""
     if not isinstance(value, numbers.Real) or not np.isfinite(value):
         raise ValueError(f"`{name}` must be a finite number (1/Å), got {value!r}.")
     if value < low - 1e-9 or value > high + 1e-9:
-        where = "beyond the data" if value > high else "below the data"
+        if bounds is None:
+            where = "beyond the data" if value > high else "below the data"
+            raise ValueError(
+                f"`{name}` = {value:g} 1/Å is {where}: the data cover Q = {low:g} "
+                f"to {high:g} 1/Å."
+            )
         raise ValueError(
-            f"`{name}` = {value:g} 1/Å is {where}: the data cover Q = {low:g} to "
-            f"{high:g} 1/Å."
+            f"`{name}` = {value:g} 1/Å is outside {bounds} = [{low:g}, {high:g}] 1/Å."
         )
     return float(value)
 
@@ -179,6 +190,9 @@ class ePDFSignal1D(Signal1D):
         if q.size < 8:
             raise ValueError(f"The Q axis has {q.size} points: at least 8 are needed.")
         lazy = self._lazy
+        # bins without a finite value in any pattern (masked, empty) cannot be
+        # inside the transform's range; a pattern with NaN or inf elsewhere
+        # gets a NaN G(r) on its own (see _warn_bad_scale)
         mean, finite = _mean_rows(self.data, lazy, with_finite=True)
         defaults = _pdf_transform.default_q_ranges(q, mean)
         lo, hi = float(q[0]), float(q[-1])
@@ -222,8 +236,9 @@ class ePDFSignal1D(Signal1D):
             raise ValueError(
                 f"`fit_range` must be a pair (low, high) in 1/Å, got {fit_range!r}."
             ) from None
-        f_lo = _check_range("fit_range[0]", f_lo, qmin, qmaxinst)
-        f_hi = _check_range("fit_range[1]", f_hi, qmin, qmaxinst)
+        bounds = "[qmin, qmaxinst]"
+        f_lo = _check_range("fit_range[0]", f_lo, qmin, qmaxinst, bounds)
+        f_hi = _check_range("fit_range[1]", f_hi, qmin, qmaxinst, bounds)
         step = q[1] - q[0]
         n_fit = int(np.floor((f_hi - f_lo) / step + 1e-6)) + 1
         if f_hi <= f_lo or n_fit < degree + 4:
@@ -236,9 +251,9 @@ class ePDFSignal1D(Signal1D):
         if bad.any():  # lazy or not: checked on the pass that gave the mean
             first_bad = q[window][np.argmax(bad)]
             raise ValueError(
-                f"I(Q) is NaN or infinite at Q = {first_bad:g} 1/Å, inside "
-                f"[qmin, qmaxinst] = [{qmin:g}, {qmaxinst:g}] (masked or empty "
-                "bins?): choose `qmin`/`qmax` within the measured range."
+                f"I(Q) is NaN or infinite in every pattern at Q = {first_bad:g} "
+                f"1/Å, inside [qmin, qmaxinst] = [{qmin:g}, {qmaxinst:g}] (masked "
+                "or empty bins?): choose `qmin`/`qmax` within the measured range."
             )
         mean_f, mean_f2 = _scattering.scattering_moments(
             fractions, q, scattering_factors
@@ -282,25 +297,44 @@ class ePDFSignal1D(Signal1D):
     def _out_dtype(self):
         return np.float32 if self.data.dtype == np.float32 else np.float64
 
+    def _transform_rows(self, method, size, show_progressbar):
+        """Every pattern through ``method`` (rows -> ``(values, scale)``),
+        warning about the patterns whose result is NaN (scale not > 0)."""
+        n_bad = []  # eager: counted per block, one warning at the end
+
+        def function(rows):
+            values, scale = method(rows)
+            bad = int(np.sum(~(scale > 0)))
+            if self._lazy:  # warn from the dask task, chunk by chunk
+                _warn_bad_scale(bad, rows.shape[0], " of a chunk")
+            else:
+                n_bad.append(bad)
+            return values
+
+        data = _apply_rows(
+            self.data,
+            function,
+            size,
+            self._out_dtype(),
+            self._lazy,
+            show_progressbar,
+            block=TRANSFORM_BLOCK,
+        )
+        if not self._lazy:
+            _warn_bad_scale(sum(n_bad), self.axes_manager.navigation_size or 1)
+        return data
+
     def _q_signal(
         self, cls, lazy_cls, which, kwargs, show_progressbar, quantity, title
     ):
         transform, record = self._transform(r=np.zeros(1), **kwargs)
         q_out = transform.q_transform
-
-        def function(rows):
-            if which == "S":
-                return transform.structure_factor(rows)[0]
-            return transform.reduced_structure_function(rows)[0]
-
-        data = _apply_rows(
-            self.data,
-            function,
-            q_out.size,
-            self._out_dtype(),
-            self._lazy,
-            show_progressbar,
+        method = (
+            transform.structure_factor
+            if which == "S"
+            else transform.reduced_structure_function
         )
+        data = self._transform_rows(method, q_out.size, show_progressbar)
         axis = self.axes_manager.signal_axes[0].get_axis_dictionary()
         axis.update(offset=float(q_out[0]), size=int(q_out.size))
         out = _new_signal(self, cls, lazy_cls, data, axis, quantity, title)
@@ -346,7 +380,7 @@ class ePDFSignal1D(Signal1D):
             kwargs,
             show_progressbar,
             "S(Q)",
-            f"{self.metadata.General.title} S(Q)",
+            _titled(self, "S(Q)"),
         )
 
     def get_reduced_structure_function(
@@ -387,7 +421,7 @@ class ePDFSignal1D(Signal1D):
             kwargs,
             show_progressbar,
             "F(Q) (1/Å)",
-            f"{self.metadata.General.title} F(Q)",
+            _titled(self, "F(Q)"),
         )
 
     def get_pdf(
@@ -519,28 +553,7 @@ class ePDFSignal1D(Signal1D):
             data = _pdfgetx_transform(pdfgetx, self, composition, record, r)
             record["backend"] = "pdfgetx (diffpy.pdfgetx, X-ray mode)"
         else:
-            n_bad = []  # eager: patterns without scattering, counted per block
-
-            def function(rows):
-                G, scale = transform.reduced_pdf(rows)
-                bad = int(np.sum(~(scale > 0)))
-                if self._lazy:  # warn from the dask task, chunk by chunk
-                    _warn_bad_scale(bad, rows.shape[0], " of a chunk")
-                else:
-                    n_bad.append(bad)
-                return G
-
-            data = _apply_rows(
-                self.data,
-                function,
-                r.size,
-                self._out_dtype(),
-                self._lazy,
-                show_progressbar,
-                block=TRANSFORM_BLOCK,
-            )
-            if not self._lazy:
-                _warn_bad_scale(sum(n_bad), self.axes_manager.navigation_size or 1)
+            data = self._transform_rows(transform.reduced_pdf, r.size, show_progressbar)
         axis = {
             "name": "r",
             "units": "Å",
@@ -555,7 +568,7 @@ class ePDFSignal1D(Signal1D):
             data,
             axis,
             "G(r) (Å^-2)",
-            f"{self.metadata.General.title} G(r)",
+            _titled(self, "G(r)"),
         )
         out.metadata.set_item("Signal.ePDF", record)
         return out
@@ -568,7 +581,8 @@ def _warn_bad_scale(bad, total, where=""):
     if bad:
         warnings.warn(
             f"{bad} of {total} patterns{where} have no scattering above the fitted "
-            "background in the fit range (scale <= 0 or NaN): their G(r) is NaN.",
+            "background in the fit range (scale <= 0 or NaN), or NaN or inf in "
+            "I(Q) between qmin and qmaxinst: their result is NaN.",
             UserWarning,
             stacklevel=3,
         )
@@ -810,9 +824,7 @@ class ePDFReducedPDF1D(Signal1D):
             {"name": "peak", "size": int(n_peaks), "navigate": False}
         ]
         out = (LazySignal1D if _is_lazy(data) else Signal1D)(data, axes=axes)
-        out.metadata.set_item(
-            "General.title", f"{self.metadata.General.title} pair distances"
-        )
+        out.metadata.set_item("General.title", _titled(self, "pair distances"))
         out.metadata.set_item("Signal.quantity", "r (Å)")
         out.metadata.set_item(
             "Signal.ePDF.pair_distances",

@@ -58,6 +58,19 @@ def test_pair_distances_sub_grid():
     np.testing.assert_allclose(found, expected, atol=1e-3)
 
 
+@pytest.mark.parametrize("window", [0.1, 0.2, 0.3, 0.4, 0.5])
+def test_a_ripple_on_a_flank_is_not_a_peak_for_odd_or_even_windows(window):
+    # the right-hand window was one step short (and equal to the left one for
+    # a window of one step) when window / step was odd
+    r = np.round(np.arange(0, 10, 0.1), 10)
+    G = 10 * np.exp(-0.5 * ((r - 2) / 0.15) ** 2)
+    G += 10 * np.exp(-0.5 * ((r - 4.2) / 0.3) ** 2)
+    G[39] = G[38] - 0.05  # a 0.5 % dip on the rising flank of the 4.2 Å peak
+    found = pair_distances(G[None], r, 3, (1, 9), window=window)[0]
+    np.testing.assert_allclose(found[:2], [2.0, 4.2], atol=0.02)
+    assert np.isnan(found[2])
+
+
 def test_missing_peaks_are_nan():
     g = model_g(0.08)[None]
     found = pair_distances(g, R, 6, (0.4, 12.0))

@@ -116,6 +116,30 @@ def test_equals_pyfai_integrate1d_with_mask_and_solid_angle():
 
 
 @pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_pixels_are_masked_in_their_pattern_only(lazy, bad):
+    # a dead pixel set to NaN in one pattern: that pattern is integrated as
+    # if the pixel were masked (pyFAI's integrate1d skips NaN pixels), the
+    # others as they are; before, its bins were NaN and get_pdf refused
+    rng = np.random.default_rng(2)
+    data = rng.poisson(50 * (ring(25) + 0.1), size=(3,) + SHAPE).astype(np.float32)
+    dead = data.copy()
+    dead[1, 40, 60] = bad
+    kwargs = dict(reciprocal_pixel_size=0.01, convention="q", center=CENTER)
+    s = hs.signals.Signal2D(dead)
+    iq = integrate_azimuthal(s.as_lazy() if lazy else s, lazy_output=False, **kwargs)
+    clean = integrate_azimuthal(hs.signals.Signal2D(data), **kwargs)
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[40, 60] = True
+    masked = integrate_azimuthal(hs.signals.Signal2D(data[1]), mask=mask, **kwargs)
+    assert np.isfinite(iq.data[:, 2:]).all()
+    np.testing.assert_allclose(iq.data[[0, 2]], clean.data[[0, 2]], rtol=1e-6)
+    np.testing.assert_allclose(iq.data[1], masked.data, rtol=1e-6)
+    assert not np.allclose(iq.data[1], clean.data[1], rtol=1e-6)
+    assert np.isnan(dead[1, 40, 60]) == np.isnan(bad)  # input not modified
+
+
+@pytest.mark.parametrize("lazy", [False, True])
 def test_lazy_equals_eager_and_input_not_modified(lazy):
     rng = np.random.default_rng(1)
     data = rng.poisson(50 * (ring(25) + 0.1), size=(3, 4) + SHAPE).astype(np.float64)
@@ -136,6 +160,22 @@ def test_lazy_equals_eager_and_input_not_modified(lazy):
     np.testing.assert_array_equal(mask, mask_before)
     nav = [a.size for a in eager.axes_manager.navigation_axes]
     assert nav == [4, 3]
+
+
+def test_beam_centre_off_the_detector():
+    # a ring around (x=-10, y=30), off the pattern, and a Bragg spot: the
+    # axes' centre used to be replaced by the spot's centroid without a word,
+    # and center=(-10, 30) was refused
+    off = (-10.0, 30.0)
+    image = ring(40, center=off) + ring(0, center=(50, 10), width=2.0, amplitude=5)
+    s = hs.signals.Signal2D(image)
+    for axis, c in zip(s.axes_manager.signal_axes, off, strict=True):
+        axis.scale, axis.units, axis.offset = 0.01, "q_A^-1", -c * 0.01
+    with pytest.warns(UserWarning, match=r"put Q = 0 at pixel \(-10, 30\), outside"):
+        fallback = integrate_azimuthal(s)
+    assert fallback.metadata.Signal.ePDF.integration.center_rule.startswith("direct")
+    iq = integrate_azimuthal(s, center=off)
+    assert peak_q(iq) == pytest.approx(0.4, abs=iq.axes_manager[0].scale)
 
 
 def test_eager_progressbar_over_many_patterns(capsys):
@@ -296,7 +336,7 @@ def _signal(units="k_A^-1", shape=SHAPE):
         (lambda: _signal(), {"mask": np.zeros((3, 3), bool)}, "must have the shape"),
         (lambda: _signal(), {"mask": np.zeros(SHAPE)}, "`mask` must be boolean"),
         (lambda: _signal(), {"mask": np.ones(SHAPE, bool)}, "excludes every pixel"),
-        (lambda: _signal(), {"center": (500, 2)}, "lies outside the pattern"),
+        (lambda: _signal(), {"center": (np.nan, 2)}, "`center` must be finite"),
         (lambda: _signal(), {"center": "middle"}, "`center` must be"),
         (lambda: _signal(), {"npt": 1}, "`npt` must be an integer >= 2"),
         (lambda: _signal(), {"q_range": (3, 1)}, "must satisfy 0 <= low < high"),

@@ -229,7 +229,14 @@ def _good(intensities=None):
         ({"rmin": -1.0}, "`rmin` must be non-negative"),
         ({"fit_range": (20.0, 10.0)}, "must be increasing"),
         ({"fit_range": 10.0}, "`fit_range` must be a pair"),
-        ({"fit_range": (10.0, 30.0)}, "`fit_range\\[1\\]` = 30 1/Å is beyond"),
+        (
+            {"fit_range": (10.0, 30.0)},
+            "`fit_range\\[1\\]` = 30 1/Å is outside \\[qmin, qmaxinst\\] = ",
+        ),
+        (
+            {"qmin": 2.0, "fit_range": (1.0, 20.0)},
+            "`fit_range\\[0\\]` = 1 1/Å is outside \\[qmin, qmaxinst\\] = \\[2, ",
+        ),
         ({"background_degree": -1}, "`background_degree` must be a non-negative"),
         ({"background_degree": 1.5}, "`background_degree` must be a non-negative"),
         ({"scattering_factors": "xray"}, "`scattering_factors` must be one of"),
@@ -289,7 +296,9 @@ def test_q_axis_errors(make, match):
 def test_nan_inside_range_error():
     s = _good()
     s.data[100] = np.nan
-    with pytest.raises(ValueError, match="I\\(Q\\) is NaN or infinite at Q = 5.025"):
+    with pytest.raises(
+        ValueError, match="I\\(Q\\) is NaN or infinite in every pattern at Q = 5.025"
+    ):
         s.get_pdf("Ni", qmin=2.0)
     # outside [qmin, qmax] it is fine (masked beam-stop bins)
     s.data[100] = 1.0
@@ -314,14 +323,31 @@ def test_q_axis_from_zero_default_qmin_is_positive(intensities):
         iq_signal(data, q=q0).get_structure_factor("Ni", qmin=0.0)
 
 
-def test_nan_inside_range_error_lazy_as_eager():
-    data = np.stack([_good().data] * 4)
-    data[1, 100] = np.nan
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_one_non_finite_pattern_gets_nan_lazy_as_eager(bad):
+    # one pattern with a NaN (or inf) bin: that pattern's G(r) is NaN, with a
+    # warning; it used to stop the transform of every pattern
+    clean = np.stack([_good().data] * 4)
+    data = clean.copy()
+    data[1, 100] = bad
+    expected = iq_signal(clean).get_pdf("Ni", qmin=2.0, rmax=5.0).data
     for lazy in (False, True):
-        with pytest.raises(
-            ValueError, match="I\\(Q\\) is NaN or infinite at Q = 5.025"
-        ):
-            iq_signal(data, lazy=lazy).get_pdf("Ni", qmin=2.0)
+        with pytest.warns(UserWarning, match="or NaN or inf in I\\(Q\\)"):
+            gr = iq_signal(data, lazy=lazy).get_pdf("Ni", qmin=2.0, rmax=5.0)
+            values = np.asarray(gr.data.compute() if lazy else gr.data)
+        assert np.all(np.isnan(values[1]))
+        np.testing.assert_allclose(np.delete(values, 1, 0), np.delete(expected, 1, 0))
+    # S(Q) and F(Q) too (they gave NaN without a warning)
+    for method in ("get_structure_factor", "get_reduced_structure_function"):
+        with pytest.warns(UserWarning, match="1 of 4 patterns have no scattering"):
+            values = getattr(iq_signal(data), method)("Ni", qmin=2.0).data
+        assert np.all(np.isnan(values[1])) and np.isfinite(values[0]).all()
+    # every pattern bad at that Q: an error naming it
+    data[:, 100] = bad
+    with pytest.raises(
+        ValueError, match="NaN or infinite in every pattern at Q = 5.025"
+    ):
+        iq_signal(data).get_pdf("Ni", qmin=2.0)
 
 
 def test_non_positive_scale_warns_lazy_too(intensities):
@@ -410,3 +436,12 @@ def test_transform_input_not_modified(intensities):
     s.get_structure_factor("Ni")
     np.testing.assert_array_equal(s.data, before)
     assert parse_composition("Ni") == {"Ni": 1.0}
+
+
+def test_titles_of_untitled_and_titled_signals():
+    s = _good()
+    s.metadata.General.title = ""
+    assert s.get_pdf("Ni", qmin=2.0, rmax=5.0).metadata.General.title == "G(r)"
+    assert s.get_structure_factor("Ni", qmin=2.0).metadata.General.title == "S(Q)"
+    s.metadata.General.title = "scan 3"
+    assert s.get_pdf("Ni", qmin=2.0, rmax=5.0).metadata.General.title == "scan 3 G(r)"

@@ -349,6 +349,17 @@ def test_bad_parameters_raise(small, kwargs, message):
         segment_decomposition(small, **kwargs)
 
 
+def test_none_correlation_thresholds_mean_the_defaults(small):
+    # merge_components reads None as the default; segment_decomposition
+    # failed with float(None) after the whole watershed
+    default = segment_decomposition(small)
+    with_none = segment_decomposition(
+        small, min_factor_correlation=None, min_loading_correlation=None
+    )
+    np.testing.assert_array_equal(with_none.masks.data, default.masks.data)
+    assert with_none.parameters == default.parameters
+
+
 def test_no_decomposition_results_raise():
     s, _ = planted_crystals(random_state=3)
     with pytest.raises(ValueError, match="`signal` has no decomposition results"):
