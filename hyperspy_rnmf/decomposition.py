@@ -41,7 +41,12 @@ def _estimator_options():
     return set(RandomizedNMF().get_params()) - {"n_components"}
 
 
-def _make_estimator(algorithm, output_dimension, options):
+def _make_estimator(
+    algorithm,
+    output_dimension,
+    options,
+    also=" and HyperSpy's decomposition parameters",
+):
     """The RandomizedNMF to fit, from a name or an estimator object, and the
     number of components (None: chosen by a k-scan).
 
@@ -71,7 +76,7 @@ def _make_estimator(algorithm, output_dimension, options):
             + ", ".join(f"{k}={_short_repr(options[k])}" for k in sorted(unknown))
             + ". Allowed: "
             + ", ".join(sorted(_estimator_options()))
-            + " and HyperSpy's decomposition parameters."
+            + f"{also}."
         )
     return RandomizedNMF(n_components=output_dimension, **options), output_dimension
 

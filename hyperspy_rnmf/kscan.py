@@ -26,7 +26,9 @@ after which adding components stops paying. If kneedle finds no knee (fewer
 than three k values or a straight curve), the k of largest discrete
 curvature of e(k) is used, and the reason says so. For count data (Poisson
 noise model), a knee whose r_real still shows a missing component moves up to
-the smallest k whose r_real shows none (:func:`correct_for_structure`).
+the smallest k whose r_real shows none (:func:`correct_for_structure`), and a
+knee above the smallest k whose residual is already at the Poisson noise
+level, without structure, moves down to it (:func:`stop_at_noise_level`).
 
 With ``normalize_poissonian_noise`` the metrics are those of the weighted data
 that are factorized; the Poisson expectation of the structure score is that
@@ -34,6 +36,7 @@ of the counts, weighted like the data, so the correction applies there too.
 """
 
 import logging
+import numbers
 
 import numpy as np
 from sklearn.base import clone
@@ -41,7 +44,7 @@ from sklearn.utils import check_random_state
 
 from hyperspy_rnmf._axes import copy_axes
 from hyperspy_rnmf._init import nndsvd_from_sketch, sketch_svd
-from hyperspy_rnmf._residuals import morans_i
+from hyperspy_rnmf._residuals import morans_i, noise_scaled
 from hyperspy_rnmf._sketch import qb_sketch
 from hyperspy_rnmf.rnmf import at_fit_scale, check_data_stats, split_scale
 
@@ -76,11 +79,19 @@ def default_k_values(shape, largest=12):
 
 
 def _check_k_values(k_values, shape):
-    ks = sorted({int(k) for k in k_values})
-    if any(not float(k).is_integer() for k in k_values) or not ks:
-        raise ValueError(
-            f"`k_values` must be positive integers, got {list(k_values)!r}."
+    """Sorted distinct k (duplicates and order do not matter)."""
+    if isinstance(k_values, (str, bytes)) or not np.iterable(k_values):
+        raise TypeError(
+            "`k_values` must be a sequence of integers (e.g. range(1, 13)), got "
+            f"{k_values!r}."
         )
+    k_values = list(k_values)
+    if not k_values or not all(
+        isinstance(k, numbers.Integral) and not isinstance(k, (bool, np.bool_))
+        for k in k_values
+    ):
+        raise ValueError(f"`k_values` must be positive integers, got {k_values!r}.")
+    ks = sorted({int(k) for k in k_values})
     if ks[0] < 1 or ks[-1] > min(shape):
         raise ValueError(
             f"`k_values` must lie in [1, {min(shape)}] (the smallest dimension of "
@@ -93,6 +104,15 @@ def suggest_k(k_values, errors):
     """The knee of a decreasing error curve and the reason for the choice."""
     ks = np.asarray(k_values)
     errors = np.asarray(errors, dtype=np.float64)
+    if ks.ndim != 1 or ks.size == 0 or errors.shape != ks.shape:
+        raise ValueError(
+            "`k_values` and `errors` must be non-empty 1D sequences of the same "
+            f"length, got shapes {ks.shape} and {errors.shape}."
+        )
+    if not np.all(np.isfinite(errors)):
+        raise ValueError(f"`errors` must be finite, got {errors.tolist()!r}.")
+    if ks.size > 1 and not np.all(np.diff(ks) > 0):
+        raise ValueError(f"`k_values` must be increasing, got {ks.tolist()!r}.")
     knee = None
     if len(ks) >= 3:
         from kneed import KneeLocator
@@ -103,7 +123,9 @@ def suggest_k(k_values, errors):
     if knee is not None:
         return int(knee), "knee (kneedle) of the mean absolute residual e(k)"
     if len(ks) >= 3:
-        curvature = errors[:-2] - 2 * errors[1:-1] + errors[2:]
+        # second derivative on the (possibly uneven) k grid
+        slopes = np.diff(errors) / np.diff(ks)
+        curvature = np.diff(slopes) / (0.5 * (ks[2:] - ks[:-2]))
         return int(ks[1 + int(np.argmax(curvature))]), (
             "largest curvature of e(k) (kneedle found no knee)"
         )
@@ -121,7 +143,7 @@ STRUCTURE_NONE = 0.15
 #: Moran's I of the larger k a k may be and still count as having reached it.
 #: The score of one k varies by about 0.03 (one standard deviation) between
 #: sketches; on the SPED-like cube of ``benchmarks/bench_suggest_k.py`` (real
-#: silver grain patterns, 6 phases) it is 0.07-0.18 at the right k and rises
+#: silver grain patterns, 6 phases) it is 0.06-0.18 at the right k and rises
 #: again above it (to about 0.3 at k = 12, unweighted scans).
 STRUCTURE_MARGIN = 0.05
 
@@ -164,6 +186,34 @@ def correct_for_structure(k_values, knee, rule, structure, noise_ratio):
         f"{structure[i]:.2f}); k = {ks[j]} is the smallest larger k without "
         f"({structure[j]:.2f}; lowest of the larger k {lowest:.2f})"
     )
+
+
+#: A residual whose total |residual| is within 1 % of its Poisson expectation
+#: is at the noise level. Planted counts (1-8 phases, 1200 x 64^2 and 320 x
+#: 16^2): 0.996-0.998 at the planted k, 1.035 or more below it.
+NOISE_LEVEL = 1.01
+
+
+def stop_at_noise_level(k_values, suggested, rule, structure, noise_ratio):
+    """Move the suggestion down to the smallest k whose residual is noise.
+
+    The knee of e(k) always exists for kneedle (it rescales any convex curve),
+    also where every k fits only noise: single-phase counts gave k = 5 from a
+    nearly straight e(k). A smaller k whose residual is at the Poisson noise
+    level (``noise_ratio`` <= ``NOISE_LEVEL``) and shows no spatial structure
+    (Moran's I below ``STRUCTURE_NONE``) already explains the data; the
+    components added after it only fit noise. Returns ``(suggested, rule)``
+    like :func:`correct_for_structure`.
+    """
+    ks = list(k_values)
+    for i, k in enumerate(ks[: ks.index(suggested)]):
+        if noise_ratio[i] <= NOISE_LEVEL and structure[i] < STRUCTURE_NONE:
+            return k, (
+                f"the smallest k whose residual is at the Poisson noise level "
+                f"(|residual| {noise_ratio[i]:.3f} of its expectation, Moran's I "
+                f"{structure[i]:.2f}); the {rule} at k = {suggested} fits noise"
+            )
+    return suggested, rule
 
 
 def _image_metrics(data, model):
@@ -277,9 +327,18 @@ def scan_matrix(
     """
     from tqdm.auto import tqdm
 
+    if noise is None:
+        noise = "poisson"
+    if noise not in ("poisson", "gaussian"):  # before any pass over the data
+        raise ValueError(f"`noise` must be 'poisson' or 'gaussian', got {noise!r}.")
     ks = _check_k_values(k_values, operand.shape)
     base = clone(template).set_params(n_components=ks[-1])
     base._check_params(operand.shape)
+    if isinstance(base.init, str) and base.init == "custom":
+        raise ValueError(
+            "init='custom' needs starting factors for every k, which a k-scan "
+            "does not take; choose another `init`."
+        )
     rng = check_random_state(base.random_state)
     size = min(ks[-1] + base.oversample, min(operand.shape))
     sketch = qb_sketch(operand, size, base.n_power_iter, rng, check_data_stats)
@@ -320,10 +379,6 @@ def scan_matrix(
                 fits[k][0], WtX[start : start + k], fits[k][1], operand.shape
             )
             start += k
-    if noise is None:
-        noise = "poisson"
-    if noise not in ("poisson", "gaussian"):
-        raise ValueError(f"`noise` must be 'poisson' or 'gaussian', got {noise!r}.")
     # loadings solved at the scale of the fit, where the penalties apply
     # (see RandomizedNMF._project), then carried to components summing to one
     components, scales = zip(*(split_scale(fits[k][1]) for k in ks), strict=True)
@@ -364,6 +419,9 @@ def scan_matrix(
             for k in ks
         ]
         suggested, rule = correct_for_structure(
+            ks, suggested, rule, metrics["spatial_structure"], noise_ratio
+        )
+        suggested, rule = stop_at_noise_level(
             ks, suggested, rule, metrics["spatial_structure"], noise_ratio
         )
     shown = [k for k in ks if abs(k - suggested) <= 1]
@@ -416,7 +474,7 @@ def _image_and_structure_metrics(matrix, ks, models, data_rows, data_cols, metri
         )
         score = r_real
         if model["row_expected"] is not None:  # relative to the Poisson noise
-            ratio = model["row_abs"] / np.maximum(model["row_expected"], 1e-12)
+            ratio = noise_scaled(model["row_abs"], model["row_expected"])
             score = full(ratio, matrix.keep_rows, matrix.n_rows, np.nan)
         metrics["spatial_structure"].append(morans_i(score.reshape(nav_shape)))
 
@@ -472,12 +530,14 @@ class KScanResult:
 
     def metrics_table(self):
         """The curves as a text table (one row per k)."""
-        header = "k " + " ".join(f"{name:>22}" for name in METRICS)
+        width = len(str(max(self.k_values))) + 1  # k and the mark of the suggestion
+        header = f"{'k':<{width}}" + " ".join(f"{name:>22}" for name in METRICS)
         rows = [header]
         for i, k in enumerate(self.k_values):
-            mark = "*" if k == self.suggested_k else " "
+            mark = "*" if k == self.suggested_k else ""
             rows.append(
-                f"{k}{mark}" + " ".join(f"{getattr(self, n)[i]:22.6g}" for n in METRICS)
+                f"{str(k) + mark:<{width}}"
+                + " ".join(f"{getattr(self, n)[i]:22.6g}" for n in METRICS)
             )
         return "\n".join(rows)
 
@@ -486,7 +546,11 @@ class KScanResult:
 
         Only for the signal (and masks) that were scanned, in the same session.
         """
-        k = self.suggested_k if k is None else int(k)
+        if k is None:
+            k = self.suggested_k
+        elif not isinstance(k, numbers.Integral) or isinstance(k, (bool, np.bool_)):
+            raise ValueError(f"`k` must be an integer (a scanned k), got {k!r}.")
+        k = int(k)
         if k not in self._models:
             raise ValueError(
                 f"`k={k}` has no stored model; scanned k: {self.k_values.tolist()}"
@@ -714,8 +778,14 @@ def scan_components(
 
     if not hasattr(data, "axes_manager"):
         if is_dask_array(data):
-            from hyperspy._lazy_signals import LazySignal1D
+            from hyperspy.signals import LazySignal1D
 
+            if data.ndim != 2 or any(np.isnan(size) for size in data.shape):
+                raise ValueError(
+                    "`data` must be a signal or a 2D array with known chunk "
+                    f"sizes, got a dask array of shape {data.shape} (for unknown "
+                    "sizes, call data.compute_chunk_sizes() first)."
+                )
             data = LazySignal1D(data)
         else:
             try:
@@ -734,12 +804,18 @@ def scan_components(
                 )
             data = hs.signals.Signal1D(array)
     rnmf_options.setdefault("tol", SCAN_TOL)
-    template, _ = _make_estimator("rnmf", None, rnmf_options)
+    template, _ = _make_estimator(
+        "rnmf", None, rnmf_options, also=" and the parameters of scan_components"
+    )
     matrix = SignalMatrix(
         data, navigation_mask, signal_mask, normalize_poissonian_noise, show_progressbar
     )
     operand = matrix.fit_operand()
-    ks = default_k_values(operand.shape) if k_values is None else list(k_values)
+    ks = (
+        default_k_values(operand.shape)
+        if k_values is None
+        else _check_k_values(k_values, operand.shape)
+    )
     scan = scan_matrix(
         matrix, operand, ks, template, show_progressbar, noise, warm_start
     )

@@ -222,7 +222,11 @@ default 'nndsvdar'
         loadings returned by :meth:`fit_transform`.
     n_features_in_ : int
     n_passes_ : int
-        Number of passes over the data during the fit.
+        Number of passes over the data during the fit. Through
+        ``s.decomposition("rnmf")``, the Poisson weighting
+        (``normalize_poissonian_noise``) reads the data once more before the
+        fit, and each ``reproject`` direction once after it; those passes
+        are not part of the fit and not counted here.
 
     Notes
     -----

@@ -2,6 +2,7 @@
 
 import logging
 
+import dask.array as da
 import hyperspy.api as hs
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hyperspy_rnmf._sketch import qb_sketch
 from hyperspy_rnmf.datasets import synthetic_4dstem
 from hyperspy_rnmf.diagnostics import overlap_maps, residual_maps
 from hyperspy_rnmf.kscan import (
+    STRUCTURE_NONE,
     KScanResult,
     correct_for_structure,
     scan_components,
@@ -287,6 +289,30 @@ def test_scan_of_one_k():
     assert result.r_real.axes_manager.signal_shape == s.axes_manager.navigation_shape
 
 
+def test_empty_positions_are_not_scored_as_structure():
+    # a beam-blanked block (zero counts): residual and its expectation are both
+    # 0 there; scored as 0 the block read as a region at every k (0.75)
+    s, _ = synthetic_4dstem(3, (20, 16), (16, 16), random_state=5, dtype="uint16")
+    data = s.data.copy()
+    data[8:12, 5:10] = 0
+    blanked = hs.signals.Signal2D(data)
+    result = scan_components(blanked, [1, 2, 3, 4], random_state=0)
+    assert result.spatial_structure[2] < STRUCTURE_NONE
+    assert result.suggested_k == 3
+    blanked.decomposition("rnmf", output_dimension=3, random_state=0, print_info=False)
+    assert residual_maps(blanked)[2] < STRUCTURE_NONE
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_single_phase_counts_suggest_one_component(seed):
+    # kneedle finds a knee in any convex curve: single-phase counts gave k = 5
+    # (e(k) nearly straight, fitting noise); k = 1 leaves only Poisson noise
+    s, _ = synthetic_4dstem(1, (20, 16), (16, 16), random_state=seed)
+    result = scan_components(s, random_state=0)
+    assert result.suggested_k == 1
+    assert "Poisson noise level" in result.reason
+
+
 def test_automatic_k_on_data_fitted_exactly_warns_nothing():
     # 2 positions x 1 channel: every model is exact, PSNR is infinite
     # (skimage divided by zero with a RuntimeWarning; warnings are errors here)
@@ -383,6 +409,48 @@ def test_suggest_k_fallbacks():
     assert "curvature" in reason or "knee" in reason
 
 
+def test_curvature_fallback_uses_the_k_spacing(monkeypatch):
+    # kneedle off: with k = 1, 2, 8, 9 the plain second difference picks k = 2
+    # (the change of slope over an uneven step); per unit of k it is k = 8
+    import kneed
+
+    class NoKnee:
+        def __init__(self, *args, **kwargs):
+            self.knee = None
+
+    monkeypatch.setattr(kneed, "KneeLocator", NoKnee)
+    errors = [10.0, 9.0, 3.0, 2.9]  # slopes -1, -1, -0.1 per k
+    assert suggest_k([1, 2, 8, 9], errors)[0] == 8
+    assert suggest_k([1, 2, 3], [3.0, 1.0, 0.9])[0] == 2
+
+
+def test_scan_checks_noise_before_reading_the_data():
+    from hyperspy_rnmf.tests.helpers import counting_reads
+
+    s, _ = planted(2)
+    data, reads = counting_reads(s.data, (10,) + s.data.shape[1:])
+    with pytest.raises(ValueError, match="`noise` must be"):
+        scan_components(hs.signals.Signal2D(data).as_lazy(), [1, 2], noise="Poisson")
+    assert reads == []
+
+
+def test_results_of_another_shape_raise_clearly():
+    s, _ = planted(3)
+    s.decomposition("rnmf", output_dimension=3, print_info=False)
+    cropped = s.inav[:10]
+    cropped.learning_results = s.learning_results  # as crop() leaves them
+    for function in (residual_maps, overlap_maps):
+        with pytest.raises(ValueError, match="loadings cover .* probe positions, the"):
+            function(cropped)
+
+
+def test_metrics_table_columns_stay_aligned_past_k_9():
+    s, _ = planted(2)
+    table = scan_components(s, [1, 2, 10]).metrics_table().splitlines()
+    assert len({len(line) for line in table}) == 1
+    assert table[2].startswith("2* ")
+
+
 @pytest.mark.parametrize(
     "call, error, match",
     [
@@ -413,6 +481,34 @@ def test_suggest_k_fallbacks():
             "got list that is neither",
         ),
         (lambda s: scan_components(None), TypeError, "got NoneType that is neither"),
+        # found by a test round: each was accepted, or failed late or obscurely
+        (lambda s: scan_components(s, 3), TypeError, "`k_values` must be a sequence"),
+        (lambda s: scan_components(s, [np.nan, 3]), ValueError, "positive integers"),
+        (lambda s: scan_components(s, [True, 2]), ValueError, "positive integers"),
+        (lambda s: scan_components(s, ["2", "3"]), ValueError, "positive integers"),
+        (
+            lambda s: scan_components(s, [2, 3], init="custom"),
+            ValueError,
+            "init='custom' needs starting factors for every k",
+        ),
+        (
+            lambda s: scan_components(s, [2, 3], bogus=1),
+            TypeError,
+            "bogus=1.*and the parameters of scan_components.$",
+        ),
+        (
+            lambda s: scan_components(da.ones((6, 5, 4))),
+            ValueError,
+            r"2D array with known chunk sizes, got a dask array of shape \(6, 5, 4\)",
+        ),
+        (
+            lambda s: scan_components(da.ones(10)[da.ones(10) > 0][:, None]),
+            ValueError,
+            "compute_chunk_sizes",
+        ),
+        (lambda s: suggest_k([], []), ValueError, "non-empty 1D sequences"),
+        (lambda s: suggest_k([1, 2, 3], [3, np.nan, 1]), ValueError, "must be finite"),
+        (lambda s: suggest_k([1, 3, 2], [3, 2, 1]), ValueError, "must be increasing"),
     ],
 )
 def test_bad_input(call, error, match):
