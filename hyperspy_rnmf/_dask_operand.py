@@ -200,6 +200,7 @@ class DaskOperand:
         self.progressbar = progressbar
         self.sum_squares = None
         self.residual_passes = 0  # extra passes of project(), see there
+        self.where = None  # names a data (row, col) in errors, see SignalMatrix
         self._block_list = None
 
     def _blocks(self):
@@ -262,7 +263,7 @@ class DaskOperand:
 
     def _located(self, stats):
         """Merged ``stats`` located in the data (:func:`in_data_coordinates`)."""
-        return in_data_coordinates(
+        stats = in_data_coordinates(
             _merge_stats(stats),
             self.rows,
             self.cols,
@@ -270,6 +271,8 @@ class DaskOperand:
             self.col_scale,
             self.dtype,
         )
+        stats.where = self.where
+        return stats
 
     def _first(self, stats):
         stats = self._located(stats)

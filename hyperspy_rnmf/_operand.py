@@ -74,6 +74,7 @@ class BlockStats:
         self.dtype = np.dtype(np.float64)  # working precision of the pass
         self.argmin = None
         self.argbad = None
+        self.where = None  # (row, col) -> text naming the place, e.g. in a signal
 
     def rejects(self):
         """True if the data cannot be factorized (see ``check_data_stats``):
@@ -274,6 +275,7 @@ class NumpyOperand:
         self.block_rows = max(1, BLOCK_BYTES // per_row)
         self.sum_squares = None
         self.residual_passes = 0  # extra passes of project(), see there
+        self.where = None  # names a data (row, col) in errors, see SignalMatrix
         # blocks must be copied into a float buffer (else they are views)
         self.convert = (
             self.dtype != data.dtype
@@ -409,9 +411,11 @@ class NumpyOperand:
     def _located(self, stats):
         """Merged ``stats`` located in the data (:func:`in_data_coordinates`)."""
         stats = stats if isinstance(stats, BlockStats) else _merge_stats(stats)
-        return in_data_coordinates(
+        stats = in_data_coordinates(
             stats, self.rows, self.cols, self.row_scale, self.col_scale, self.dtype
         )
+        stats.where = self.where
+        return stats
 
     def _first(self, stats):
         stats = self._located(stats)

@@ -191,7 +191,24 @@ class SignalMatrix:
             )
         if is_dask_array(self.X):
             options.update(nav_ndim=self.nav_ndim, progressbar=self.progressbar)
-        return make_operand(self.X, **options)
+        operand = make_operand(self.X, **options)
+        operand.where = self.where
+        return operand
+
+    def where(self, row, col):
+        """A data (row, column) as HyperSpy indices, for error messages:
+        ``"; s.inav[x, y].isig[kx, ky]"`` (axes order, as HyperSpy indexes)."""
+        am = self.signal.axes_manager
+
+        def indices(flat, shape):
+            if not shape:
+                return ""
+            index = np.unravel_index(int(flat), tuple(shape)[::-1])[::-1]
+            return ", ".join(str(int(i)) for i in index)
+
+        nav = indices(row, am.navigation_shape)
+        sig = indices(col, am.signal_shape)
+        return f"; s.inav[{nav}].isig[{sig}]" if nav else f"; s.isig[{sig}]"
 
     @property
     def fit_shape(self):

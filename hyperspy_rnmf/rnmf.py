@@ -68,10 +68,12 @@ class NonFiniteDataError(ValueError):
 
 def check_data_stats(stats, name="X"):
     """Raise for NaN, inf or negative values found in the first pass."""
+    where = getattr(stats, "where", None) or (lambda row, col: "")
     if not stats.finite:
         row, col = stats.argbad
         raise NonFiniteDataError(
-            f"`{name}` contains NaN or inf (first at row {row}, column {col}); "
+            f"`{name}` contains NaN or inf (first at row {row}, column {col}"
+            f"{where(row, col)}); "
             "NMF needs finite, non-negative data. Mask these pixels "
             "(signal_mask / navigation_mask) or replace them."
         )
@@ -80,7 +82,8 @@ def check_data_stats(stats, name="X"):
         which = "for example" if stats.weighted else "minimum"
         raise ValueError(
             f"Negative values in data: `{name}` contains negative values "
-            f"({which} {stats.minimum:g} at row {row}, column {col}); NMF needs "
+            f"({which} {stats.minimum:g} at row {row}, column {col}"
+            f"{where(row, col)}); NMF needs "
             "non-negative data. Subtract a smaller background or clip the data "
             "explicitly before the decomposition."
         )

@@ -497,7 +497,9 @@ def test_reprojected_entries_are_checked(lazy, bad):
     s, nav_mask, sig_mask = bad_entry_signal(lazy, bad)
     row, col = 2 * NAV[1] + 1, 5 * SIG[1] + 3
     problem = "negative values (minimum -3"
-    match = rf"{re.escape(problem)} at row {row}, column {col}\)"
+    # the place also as HyperSpy indices (axes order): position x=1, y=2
+    where = re.escape("; s.inav[1, 2].isig[3, 5])")
+    match = rf"{re.escape(problem)} at row {row}, column {col}{where}"
     options = dict(output_dimension=K, print_info=False)
     # without reprojection the masked entries are never read
     s.decomposition("rnmf", navigation_mask=nav_mask, signal_mask=sig_mask, **options)
@@ -512,7 +514,10 @@ def test_reprojected_entries_are_checked(lazy, bad):
 def test_negative_value_reported_in_data_units_with_poisson():
     s, _, _ = make_signal()
     s.data[1, 0, 2, 2] = -7.0
-    with pytest.raises(ValueError, match=r"\(for example -7 at row 6, column 16\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"\(for example -7 at row 6, column 16; s\.inav\[0, 1\]\.isig\[2, 2\]\)",
+    ):
         s.decomposition(True, "rnmf", output_dimension=2, print_info=False)
 
 
@@ -607,9 +612,17 @@ def test_bad_masks_raise(masks, error, match):
 def test_bad_data_raise():
     s, _, _ = make_signal()
     s.data[1, 2, 3, 4] = np.nan
-    # row = y * 6 + x, column = ky * 7 + kx
-    with pytest.raises(ValueError, match=r"NaN or inf \(first at row 8, column 25\)"):
-        s.decomposition("rnmf", output_dimension=2)
+    # row = y * 6 + x, column = ky * 7 + kx; then HyperSpy's (x, y), (kx, ky)
+    where = r"first at row 8, column 25; s\.inav\[2, 1\]\.isig\[4, 3\]\)"
+    for signal in (s, s.as_lazy()):
+        with pytest.raises(ValueError, match=r"NaN or inf \(" + where):
+            signal.decomposition("rnmf", output_dimension=2)
+    line = hs.signals.Signal1D(np.ones((3, 10)))  # one navigation axis
+    line.data[2, 7] = -1.0
+    with pytest.raises(
+        ValueError, match=r"at row 2, column 7; s\.inav\[2\]\.isig\[7\]\)"
+    ):
+        line.decomposition("rnmf", output_dimension=1)
     single = hs.signals.Signal1D(np.ones((1, 10)))
     with pytest.raises(ValueError, match="at least 2 navigation positions"):
         single.decomposition("rnmf", output_dimension=1)
