@@ -21,6 +21,8 @@ nonnegative matrix factorization", Pattern Recognition Letters 104 (2018) 1-7.
 N. Halko, P. G. Martinsson and J. A. Tropp, SIAM Review 53 (2011) 217-288.
 """
 
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -60,6 +62,28 @@ def make_operand(X, **selection):
 
         return DaskOperand(X, **selection)
     return NumpyOperand(X, **selection)
+
+
+def _caller_level():
+    """``stacklevel`` for a warning raised by the caller of this function that
+    points at the first frame outside this package (the user's call), however
+    deep the call chain (``fit``, ``s.decomposition``, a k-scan)."""
+    from sklearn.utils import _set_output  # wraps fit_transform and transform
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    tests = package + "tests" + os.sep  # the test suite is a caller too
+    wrapper = os.path.abspath(_set_output.__file__)
+
+    def inside(frame):
+        name = os.path.abspath(frame.f_code.co_filename)
+        return name == wrapper or (
+            name.startswith(package) and not name.startswith(tests)
+        )
+
+    frame, level = sys._getframe(1), 1
+    while frame is not None and inside(frame):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class NonFiniteDataError(ValueError):
@@ -517,7 +541,7 @@ default 'nndsvdar'
                 f"Maximum number of iterations {self.max_iter} reached. "
                 "Increase it to improve convergence.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=_caller_level(),
             )
         W, H = (V.T, U.T) if sketch.transposed else (U, V)
         return W, H, n_iter

@@ -183,8 +183,11 @@ def test_inverse_transform():
 
 def test_convergence_warning():
     X, _, _ = separable_product(80, 60, 3, random_state=11)
-    with pytest.warns(ConvergenceWarning, match="Maximum number of iterations 2"):
+    with pytest.warns(
+        ConvergenceWarning, match="Maximum number of iterations 2"
+    ) as record:
         RandomizedNMF(3, max_iter=2, tol=0, random_state=0).fit(X)
+    assert record[0].filename == __file__  # the user's call, not rnmf.py
 
 
 @pytest.mark.parametrize("init", ["nndsvd", "nndsvda", "nndsvdar", "spa", "random"])
