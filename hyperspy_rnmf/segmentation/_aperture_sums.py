@@ -126,6 +126,10 @@ class ApertureSums:
             return out
         if patterns.dtype.kind not in "uif" or not patterns.dtype.isnative:
             patterns = patterns.astype(self.dtype)
+        if patterns.dtype.kind == "f" and not np.isfinite(patterns).all():
+            # NaN or inf pixels (dead ones) add nothing, as masked pixels; the
+            # kernel is compiled with fastmath, which assumes finite values
+            patterns = np.where(np.isfinite(patterns), patterns, 0)
         # one compiled kernel per dtype (C order; blocks of a signal's data
         # are C-contiguous after the reshape to (patterns, pixels) anyway)
         patterns = np.ascontiguousarray(patterns)

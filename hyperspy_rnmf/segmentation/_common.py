@@ -23,8 +23,10 @@ def check_real(value, name, low=None, high=None, *, low_open=False, high_open=Fa
     if not ok:
         lo = "-inf" if low is None else f"{low}"
         hi = "inf" if high is None else f"{high}"
-        interval = (
-            ("(" if low_open else "[") + f"{lo}, {hi}" + (")" if high_open else "]")
+        interval = (  # an infinite end is never included (finite numbers only)
+            ("(" if low_open or low is None else "[")
+            + f"{lo}, {hi}"
+            + (")" if high_open or high is None else "]")
         )
         raise ValueError(f"`{name}` must be a number in {interval}, got {value!r}.")
     return float(value)

@@ -19,7 +19,9 @@ def describe_mean_pattern(mean):
     The mean pattern contains every spot of every crystal. Its slowly varying
     background (a Gaussian of 1/8 of the pattern size) is removed; the
     brightest maximum is the direct beam, the other local maxima above 10 %
-    of the brightest of them are spots. The width of each is measured from
+    of the brightest of them are spots. Single-pixel maxima (hot pixels:
+    the median of their 3 x 3 neighbourhood is below 10 % of their value)
+    are neither. The width of each is measured from
     the curvature of the logarithm of its three central pixels along each
     axis, which is exact for a Gaussian spot whatever its sub-pixel position:
     ``ln f(-1) - 2 ln f(0) + ln f(1) = -1 / sigma**2``. The spot size is the
@@ -50,6 +52,13 @@ def describe_mean_pattern(mean):
         return result
     local = (ndi.maximum_filter(high, size=3, mode="constant") == high) & (high > 0)
     local[[0, -1], :] = local[:, [0, -1]] = False
+    # a blob, not a hot pixel: the median of its 3 x 3 neighbourhood is at
+    # least 10 % of its peak (a Gaussian spot of 0.9 px: about 50 %); a hot
+    # pixel was taken for the direct beam and the beam for a wide spot
+    support = ndi.median_filter(high, size=3, mode="nearest")
+    local &= support >= 0.1 * high
+    if not local.any():
+        return result
     rows, cols = np.nonzero(local)
     values = high[rows, cols]
     widths = _log_curvature_sigma(high, rows, cols)
@@ -108,14 +117,39 @@ def _centroid(image, centre, radius):
 
 # ------------------------------------------------------ filtering, peaks
 def dog_filter(stack, low, high):
-    """Difference of Gaussians over the last two axes (float32)."""
-    from scipy import ndimage as ndi
+    """Difference of Gaussians over the last two axes (float32).
 
+    NaN or inf pixels (dead pixels after a flat field) are left out of the
+    smoothing of their pattern and get 0 (never a peak): blurred as they are,
+    one NaN pixel made a third of every pattern NaN and hid the crystals
+    whose spots fell there.
+    """
     stack = np.asarray(stack, dtype=np.float32)
     lead = (0.0,) * (stack.ndim - 2)
-    a = ndi.gaussian_filter(stack, lead + (low, low), mode="nearest")
-    b = ndi.gaussian_filter(stack, lead + (high, high), mode="nearest")
-    return a - b
+    finite = np.isfinite(stack)
+    if finite.all():
+        return _smooth(stack, lead + (low, low)) - _smooth(stack, lead + (high, high))
+    clean = np.where(finite, stack, np.float32(0))
+    weight = finite.astype(np.float32)
+    out = _smooth(clean, lead + (low, low), weight) - _smooth(
+        clean, lead + (high, high), weight
+    )
+    out[~finite] = 0
+    return out
+
+
+def _smooth(values, sigma, weight=None):
+    """Gaussian smoothing (``mode="nearest"``); with ``weight`` (1 for valid
+    pixels, 0 for missing ones), normalised so that missing pixels do not
+    count (0 where nothing valid is in reach)."""
+    from scipy import ndimage as ndi
+
+    smooth = ndi.gaussian_filter(values, sigma, mode="nearest")
+    if weight is None:
+        return smooth
+    norm = ndi.gaussian_filter(weight, sigma, mode="nearest")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(norm > 1e-6, smooth / norm, 0).astype(values.dtype)
 
 
 def noise_map(filtered_sample, raw_sample, background_sigma, n_iter=5, clip=3.0):
@@ -141,8 +175,14 @@ def noise_map(filtered_sample, raw_sample, background_sigma, n_iter=5, clip=3.0)
         count = np.maximum(keep.sum(axis=0), 1)
         centre = np.where(keep, x, 0).sum(axis=0) / count
         sigma = np.sqrt(np.where(keep, (x - centre) ** 2, 0).sum(axis=0) / count)
-    mean = np.asarray(raw_sample, dtype=np.float64).mean(axis=0)
-    background = ndi.gaussian_filter(mean, background_sigma, mode="nearest")
+    raw = np.asarray(raw_sample, dtype=np.float64)
+    finite = np.isfinite(raw)
+    counted = finite.sum(axis=0)  # NaN or inf pixels (dead ones) left out
+    mean = np.where(finite, raw, 0).sum(axis=0) / np.maximum(counted, 1)
+    if counted.all():
+        background = ndi.gaussian_filter(mean, background_sigma, mode="nearest")
+    else:
+        background = _smooth(mean, background_sigma, (counted > 0).astype(float))
     ok = (background > 0) & (sigma > 0)
     if ok.any():
         gain = np.median(sigma[ok] ** 2 / background[ok])

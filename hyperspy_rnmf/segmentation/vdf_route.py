@@ -174,7 +174,7 @@ def segment_vdf(
         check_aperture_radius(calibration.length(radius, "radius"), calibration)
 
     min_size = check_int(min_size, "min_size", 1)
-    check_watershed_parameters(
+    threshold = check_watershed_parameters(  # normalised: 'Li' -> 'li'
         threshold=threshold,
         min_distance=min_distance or 0.0,
         min_depth=min_depth,
@@ -184,7 +184,7 @@ def segment_vdf(
         min_intensity=min_intensity,
         exclude_border=exclude_border,
         sampling=None,
-    )
+    )["threshold"]
 
     estimated = estimate_vdf_parameters(signal, show_progressbar=show)
     peaks = find_diffraction_peaks(

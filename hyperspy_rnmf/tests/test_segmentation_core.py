@@ -240,7 +240,7 @@ def test_watershed_input_not_modified():
         ({"min_depth": 1.0}, r"`min_depth` must be a number in \[0, 1\)"),
         ({"boundary": 1.0}, r"`boundary` must be a number in \[0, 1\)"),
         ({"min_intensity": -0.1}, r"`min_intensity` must be a number in \[0, 1\]"),
-        ({"min_distance": -1.0}, r"`min_distance` must be a number in \[0, inf\]"),
+        ({"min_distance": -1.0}, r"`min_distance` must be a number in \[0, inf\)"),
         ({"exclude_border": True}, r"`exclude_border` must be an integer >= 0"),
         ({"sampling": (1.0, 0.0)}, r"`sampling` must be two positive numbers"),
     ],

@@ -336,7 +336,7 @@ def small():
         ({"exclude": [3]}, r"`exclude` contains \[3\], outside the 3 components"),
         ({"exclude": [True]}, r"`exclude` must be component indices"),
         ({"exclude": [0, 1, 2]}, r"leaves none of the 3 components to segment"),
-        ({"min_distance": -1.0}, r"`min_distance` must be a number in \[0, inf\]"),
+        ({"min_distance": -1.0}, r"`min_distance` must be a number in \[0, inf\)"),
         ({"mean_patterns": "yes"}, r"`mean_patterns` must be True or False"),
         (
             {"signal_mask": np.zeros((3, 3), bool)},
