@@ -114,12 +114,6 @@ def compressed_hals(
         Penalties on ``U`` and ``V``.
     max_iter : int
     tol : float
-        With penalties on both factors, "error" below is
-        ``sqrt(2 x objective)``: the
-        penalized objective, not the fit, is what must stop improving (the
-        fit can get worse while the penalties fall; watching it, fits
-        stopped at the same iteration whatever ``tol``, 2 % above
-        scikit-learn's objective).
         Stop when the best error of the sketch improved by less than ``tol``
         (relative) during the last ``WINDOW`` = 10 iterations (the best, not
         the last: extrapolation makes the error non-monotonic) and the error
@@ -128,6 +122,11 @@ def compressed_hals(
         the best: measured on nearly exact rank-3 data, a fit stopped there at
         30 times the error it reaches), nor is the current error more than
         ``max(tol, WORSE)`` above the best one (a blown-up extrapolation).
+        With penalties on both factors, "error" is ``sqrt(2 x objective)``:
+        the penalized objective, not the fit, must stop improving (the fit
+        can get worse while the penalties fall; watching it, fits stopped
+        at the same iteration whatever ``tol``, 2 % above scikit-learn's
+        objective).
     a_sq : float, optional
         Squared norm of ``Q @ B``, from which the error is computed; by default
         ``|B|^2``, its value for orthonormal ``Q``. Needed when ``Q`` is not
