@@ -68,11 +68,14 @@ def _caller_level():
     """``stacklevel`` for a warning raised by the caller of this function that
     points at the first frame outside this package (the user's call), however
     deep the call chain (``fit``, ``s.decomposition``, a k-scan)."""
-    from sklearn.utils import _set_output  # wraps fit_transform and transform
+    try:  # scikit-learn's wrapper of fit_transform and transform (private)
+        from sklearn.utils import _set_output
 
+        wrapper = os.path.abspath(_set_output.__file__)
+    except (ImportError, AttributeError):  # moved: the warning names it instead
+        wrapper = None
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
     tests = package + "tests" + os.sep  # the test suite is a caller too
-    wrapper = os.path.abspath(_set_output.__file__)
 
     def inside(frame):
         name = os.path.abspath(frame.f_code.co_filename)
