@@ -238,12 +238,16 @@ def segment_vdf(
         drop_composites=drop_composites,
     )
     if len(segs["images"]) and not merged["groups"]:
+        n_patterns = max(signal.axes_manager.navigation_size, 1)
         warnings.warn(
             f"No group of at least `vector_threshold` = {vector_threshold} VDF "
             f"segments correlated above `corr_threshold` = {corr_threshold} "
             f"({len(segs['images'])} VDF segments, largest group "
             f"{_largest_group(segs, corr_threshold, linkage)}): lower "
-            "`vector_threshold` or `corr_threshold`.",
+            "`vector_threshold` or `corr_threshold`; or, if most of the "
+            f"{len(peaks)} peaks ({len(peaks) / n_patterns:.1f} per "
+            "pattern) are noise (low counts), raise `n_sigma` (now "
+            f"{peaks.parameters['n_sigma']:g}).",
             UserWarning,
             stacklevel=2,
         )

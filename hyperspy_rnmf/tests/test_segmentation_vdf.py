@@ -412,7 +412,9 @@ def test_no_group_warns_with_the_parameters_to_change(planted):
     with pytest.warns(
         UserWarning,
         match=r"No group of at least `vector_threshold` "
-        r"= 40 .* lower `vector_threshold`",
+        r"= 40 .* lower `vector_threshold` or `corr_threshold`; or, if most of "
+        r"the \d+ peaks \([\d.]+ per pattern\) are noise \(low counts\), raise "
+        r"`n_sigma` \(now 6\)",
     ):
         result = segment_vdf(s, vector_threshold=40)
     assert len(result) == 0
