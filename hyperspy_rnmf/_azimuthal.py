@@ -242,15 +242,18 @@ class AzimuthalOperator:
         flat = patterns.reshape(-1, self.shape[0] * self.shape[1]).astype(
             dtype, copy=False
         )
-        finite = np.isfinite(flat) if flat.dtype.kind == "f" else None
-        bad = None if finite is None else ~finite.all(axis=1)
-        if bad is not None and bad.any():
-            flat = np.where(finite, flat, 0).astype(dtype, copy=False)
         summed = np.asarray(self._matrices[dtype] @ flat.T).T
         norm = np.broadcast_to(self.norm, summed.shape)
-        if bad is not None and bad.any():  # per-pattern denominators
+        # a NaN or inf pixel in a bin makes that bin's sum non-finite, so only
+        # those patterns are searched and integrated again without it
+        bad = ~np.isfinite(summed).all(axis=1)
+        if bad.any():
+            rows = flat[bad]
+            finite = np.isfinite(rows)
+            clean = np.where(finite, rows, 0).astype(dtype, copy=False)
+            summed[bad] = (self._matrices[dtype] @ clean.T).T
             norm = np.array(norm)
-            norm[bad] = (self.matrix @ (finite[bad] * self._weights).T).T
+            norm[bad] = (self.matrix @ (finite * self._weights).T).T
         empty = norm <= 0
         with np.errstate(divide="ignore", invalid="ignore"):
             out = summed / np.where(empty, 1.0, norm).astype(dtype)

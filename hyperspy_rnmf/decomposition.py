@@ -16,7 +16,12 @@ import numpy as np
 
 from hyperspy_rnmf._signal_matrix import SignalMatrix
 from hyperspy_rnmf._validation import check_int, check_signal
-from hyperspy_rnmf.rnmf import NonFiniteDataError, RandomizedNMF, check_data_stats
+from hyperspy_rnmf.rnmf import (
+    NonFiniteDataError,
+    RandomizedNMF,
+    _caller_level,
+    check_data_stats,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -281,57 +286,75 @@ def _reproject_navigation(matrix, estimator, cols):
     The masked positions are read for the first time here (and checked); the
     positions of a fit never hold NaN or inf, so only masked ones can.
     """
-    try:
-        loadings, _, stats = estimator._project_loadings(
-            matrix.operand(None, cols), with_stats=True
+
+    def loadings(rows):
+        values, _, stats = estimator._project_loadings(
+            matrix.operand(rows, cols), with_stats=True
         )
         check_data_stats(stats)
-        return loadings
-    except NonFiniteDataError:
-        masked = np.flatnonzero(matrix.nav_mask)
+        return values
+
+    def sums(masked):
         operand = matrix.operand(masked, cols)
-        sums = operand.matmul(np.ones((operand.shape[1], 1), operand.dtype))[:, 0]
-        bad = masked[~np.isfinite(sums)]
-    good = np.setdiff1d(np.arange(matrix.n_rows), bad)
-    part, _, stats = estimator._project_loadings(
-        matrix.operand(good, cols), with_stats=True
+        return operand.matmul(np.ones((operand.shape[1], 1), operand.dtype))[:, 0]
+
+    return _nan_where_not_finite(
+        loadings,
+        matrix.n_rows,
+        matrix.nav_mask,
+        sums,
+        "masked position",
+        "navigation",
+        "loadings",
     )
-    check_data_stats(stats)
-    _warn_not_finite(len(bad), "masked position", "navigation", "loadings")
-    loadings = np.full((matrix.n_rows, part.shape[1]), np.nan, dtype=part.dtype)
-    loadings[good] = part
-    return loadings
 
 
 def _reproject_signal(matrix, estimator, fit_loadings, dtype):
     """Factors of every pixel (pixels x k), NaN for masked pixels holding NaN
     or inf (see :func:`_reproject_navigation`)."""
     rows = matrix.keep_rows
-    try:
-        return estimator._reproject_components(
-            matrix.operand(rows, None), fit_loadings
-        ).T.astype(dtype)
-    except NonFiniteDataError:
-        masked = np.flatnonzero(matrix.sig_mask)
+
+    def factors(cols):
+        operand = matrix.operand(rows, cols)
+        return estimator._reproject_components(operand, fit_loadings).T.astype(dtype)
+
+    def sums(masked):
         operand = matrix.operand(rows, masked)
-        sums = operand.rmatmul(np.ones((operand.shape[0], 1), operand.dtype))[:, 0]
-        bad = masked[~np.isfinite(sums)]
-    good = np.setdiff1d(np.arange(matrix.n_cols), bad)
-    part = estimator._reproject_components(matrix.operand(rows, good), fit_loadings)
-    _warn_not_finite(len(bad), "masked pixel", "signal", "factors")
-    factors = np.full((matrix.n_cols, part.shape[0]), np.nan, dtype=dtype)
-    factors[good] = part.T
-    return factors
+        return operand.rmatmul(np.ones((operand.shape[0], 1), operand.dtype))[:, 0]
+
+    return _nan_where_not_finite(
+        factors,
+        matrix.n_cols,
+        matrix.sig_mask,
+        sums,
+        "masked pixel",
+        "signal",
+        "factors",
+    )
 
 
-def _warn_not_finite(count, what, reproject, result):
+def _nan_where_not_finite(solve, size, mask, sums, what, reproject, result):
+    """``solve(None)`` (one row per position or pixel, ``size`` of them); if
+    masked ones hold NaN or inf (found from their ``sums``), ``solve`` of
+    the others, NaN rows for those, and a warning."""
+    try:
+        return solve(None)
+    except NonFiniteDataError:
+        masked = np.flatnonzero(mask)
+        bad = masked[~np.isfinite(sums(masked))]
+    good = np.setdiff1d(np.arange(size), bad)
+    part = solve(good)
+    count = len(bad)
     warnings.warn(
         f"reproject='{reproject}': {count} {what}{'s' if count > 1 else ''} "
         f"{'hold' if count > 1 else 'holds'} NaN or inf; "
         f"{'their' if count > 1 else 'its'} {result} are NaN.",
         UserWarning,
-        stacklevel=5,  # the user's s.decomposition(...)
+        stacklevel=_caller_level(),  # the user's s.decomposition(...)
     )
+    out = np.full((size, part.shape[1]), np.nan, dtype=part.dtype)
+    out[good] = part
+    return out
 
 
 def _choose_k(matrix, operand, estimator, show_progressbar):

@@ -46,7 +46,7 @@ from hyperspy_rnmf._axes import copy_axes
 from hyperspy_rnmf._init import nndsvd_from_sketch, sketch_svd
 from hyperspy_rnmf._residuals import morans_i, noise_scaled
 from hyperspy_rnmf._sketch import qb_sketch
-from hyperspy_rnmf.rnmf import at_fit_scale, check_data_stats, split_scale
+from hyperspy_rnmf.rnmf import check_data_stats, split_scale
 
 _logger = logging.getLogger(__name__)
 
@@ -383,7 +383,7 @@ def scan_matrix(
     # (see RandomizedNMF._project), then carried to components summing to one
     components, scales = zip(*(split_scale(fits[k][1]) for k in ks), strict=True)
     parts, data_rows, data_cols = operand.scan_pass(
-        [at_fit_scale(H, d) for H, d in zip(components, scales, strict=True)],
+        [np.asarray(fits[k][1], dtype=np.float64) for k in ks],
         l1_W,
         l2_W,
         expected=noise == "poisson",

@@ -135,11 +135,6 @@ def check_data_stats(stats, name="X"):
         )
 
 
-def normalize_rows(H):
-    """Rows scaled to sum to one (all-zero rows stay zero), float64."""
-    return split_scale(H)[0]
-
-
 def split_scale(H):
     """``H`` as rows summing to one (float64) times their sums: ``(rows, sums)``.
 

@@ -165,7 +165,6 @@ def noise_map(filtered_sample, raw_sample, background_sigma, n_iter=5, clip=3.0)
     median over the pattern: where the detector sees almost no counts,
     single counts would otherwise pass for peaks.
     """
-    from scipy import ndimage as ndi
 
     x = np.asarray(filtered_sample, dtype=np.float64)
     centre = np.median(x, axis=0)
@@ -179,10 +178,8 @@ def noise_map(filtered_sample, raw_sample, background_sigma, n_iter=5, clip=3.0)
     finite = np.isfinite(raw)
     counted = finite.sum(axis=0)  # NaN or inf pixels (dead ones) left out
     mean = np.where(finite, raw, 0).sum(axis=0) / np.maximum(counted, 1)
-    if counted.all():
-        background = ndi.gaussian_filter(mean, background_sigma, mode="nearest")
-    else:
-        background = _smooth(mean, background_sigma, (counted > 0).astype(float))
+    weight = None if counted.all() else (counted > 0).astype(float)
+    background = _smooth(mean, background_sigma, weight)
     ok = (background > 0) & (sigma > 0)
     if ok.any():
         gain = np.median(sigma[ok] ** 2 / background[ok])
