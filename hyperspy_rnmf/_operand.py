@@ -130,9 +130,8 @@ def _block_stats(block, rows, sums, check_min):
         piece = block[start : start + step]
         if check_min:
             minimum = min(minimum, float(piece.min()))
-        flat = piece.reshape(-1)
         with np.errstate(over="ignore"):  # inf: reported by check_data_stats
-            squares += float(np.dot(flat, flat))
+            squares += sum_squares(piece)
     stats.sum_squares = squares
     if check_min:
         stats.minimum = minimum
@@ -196,9 +195,18 @@ def _block_sums(block, start, stop, row_keep, col_keep):
 
 def _block_products(block, components):
     """``block @ components.T`` (float64) and the squared norm of the block."""
-    rhs = (block @ components.T).astype(np.float64)
-    norm = float(np.einsum("ij,ij->i", block, block).sum(dtype=np.float64))
-    return rhs, norm
+    return (block @ components.T).astype(np.float64), sum_squares(block)
+
+
+def sum_squares(rows):
+    """Sum of squares of a 2D array: per row in its precision, then in float64.
+
+    One float32 dot product over a whole piece (about 500 000 values) lost
+    the low bits of each square once its running sums passed 2^24: 3.4e-5
+    too low on detector counts with a bright direct beam, which made the
+    residual of a fit at 8 % error 0.27 % too low.
+    """
+    return float(np.einsum("ij,ij->i", rows, rows).sum(dtype=np.float64))
 
 
 def _solve_loadings(rhs, norm, gram, l1, l2, dtype):

@@ -14,6 +14,8 @@ residual forms regions (a missing component).
 
 import numpy as np
 
+from hyperspy_rnmf._operand import sum_squares
+
 #: Size of the residual pieces formed at once (bytes).
 PIECE_BYTES = 2**21
 
@@ -125,8 +127,7 @@ def residual_stats(block, models, expected=False, scales=None):
             elif expected == "last":
                 result[3][start:stop] = results[last][3][start:stop]
             p -= piece
-            flat = p.reshape(-1)
-            result[2] += float(np.dot(flat, flat))
+            result[2] += sum_squares(p)
             np.abs(p, out=p)
             # pairwise float32 sums along rows; few rows per column sum
             result[0][start:stop] = p.sum(axis=1)
