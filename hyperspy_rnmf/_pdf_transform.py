@@ -43,6 +43,13 @@ from numpy.polynomial import legendre
 __all__ = ["PDFTransform", "polynomial_degree", "default_q_ranges"]
 
 DIRECT_BEAM_MAX_Q = 0.75  # 1/Å: a maximum of I(Q) below this is the direct beam
+#: 1/Å: the first ring (or diffuse maximum) of condensed matter lies below this
+#: (d > 1.26 Å), so the valley before it does too.
+FIRST_VALLEY_MAX_Q = 5.0
+#: 1/Å: width (sigma) of the smoothing of the mean I(Q) before its valleys are
+#: searched, in Q rather than in bins, so that coarse grids are not smoothed
+#: over the valley itself.
+SMOOTHING_Q = 0.075
 
 
 def polynomial_degree(rpoly, qmaxinst):
@@ -80,8 +87,10 @@ def default_q_ranges(q, mean_intensity, *, fit_fraction=0.7):
     ``qmax`` is the last Q with data. If the smoothed mean I(Q) has its
     maximum below ``Q = 0.75 1/Å`` (the direct beam; diffuse rings of
     condensed matter lie above ``Q ~ 1 1/Å``), ``qmin`` is the first valley
-    after it, between the direct beam and the first ring; otherwise (direct
-    beam masked or outside the range) ``qmin`` is the first Q > 0 with data.
+    after it, between the direct beam and the first ring, searched below
+    ``Q = 5 1/Å`` on the mean I(Q) smoothed over ``0.03 1/Å``; otherwise
+    (direct beam masked or outside the range, or no such valley) ``qmin`` is
+    the first Q > 0 with data.
     """
     from scipy.ndimage import gaussian_filter1d
     from scipy.signal import find_peaks
@@ -97,16 +106,25 @@ def default_q_ranges(q, mean_intensity, *, fit_fraction=0.7):
     y = np.asarray(mean_intensity[first : last + 1], dtype=np.float64)
     good = np.isfinite(y)
     y = np.where(good, y, np.interp(np.arange(y.size), np.flatnonzero(good), y[good]))
-    smooth = gaussian_filter1d(y, 1.5, mode="nearest")
     qs = np.asarray(q[first : last + 1], dtype=np.float64)
+    # smoothing of 1.5 bins (0.375 1/Å on a 0.25 1/Å grid) filled the valley
+    # after the direct beam, and a noise valley near 7 1/Å became qmin
+    sigma = SMOOTHING_Q / float(qs[1] - qs[0])
+    smooth = gaussian_filter1d(y, sigma, mode="nearest") if sigma >= 0.5 else y
     top = int(np.argmax(smooth[: max(2, y.size // 2)]))
     start, rule = 0, "first Q > 0 with data (no direct beam below Q = 0.75 1/Å)"
     if qs[top] < DIRECT_BEAM_MAX_Q:
-        curve = np.log(smooth) if np.all(smooth > 0) else smooth
-        prominence = 0.02 if np.all(smooth > 0) else 0.01 * np.ptp(smooth)
-        valleys, _ = find_peaks(-curve[top:], prominence=prominence)
+        # the valley is searched up to 1 1/Å beyond its limit (room for its
+        # prominence), on log I(Q) where positive: zero counts further out
+        # (low doses, unsmoothed coarse grids) must not force the linear scale
+        stop = max(top + 3, int(np.searchsorted(qs, FIRST_VALLEY_MAX_Q + 1.0)))
+        window = smooth[top:stop]
+        positive = bool(np.all(window > 0))
+        curve = np.log(window) if positive else window
+        prominence = 0.02 if positive else 0.01 * np.ptp(window)
+        valleys, _ = find_peaks(-curve, prominence=prominence)
         valleys = valleys + top
-        valleys = valleys[valleys < y.size // 2]
+        valleys = valleys[(valleys < y.size // 2) & (qs[valleys] < FIRST_VALLEY_MAX_Q)]
         if valleys.size:
             start = int(valleys[0])
             rule = "first valley of the mean I(Q) after the direct beam"

@@ -445,3 +445,32 @@ def test_titles_of_untitled_and_titled_signals():
     assert s.get_structure_factor("Ni", qmin=2.0).metadata.General.title == "S(Q)"
     s.metadata.General.title = "scan 3"
     assert s.get_pdf("Ni", qmin=2.0, rmax=5.0).metadata.General.title == "scan 3 G(r)"
+
+
+@pytest.mark.parametrize("dq", [0.02, 0.1, 0.25, 0.3])
+def test_default_qmin_between_direct_beam_and_first_ring_on_any_grid(dq):
+    # smoothing over 1.5 bins filled the valley on a 0.25 1/Å grid: qmin was
+    # 7.1 1/Å and G(r) had peaks at 0.88, 1.64, 2.61 Å instead of quartz's
+    q = np.arange(dq / 2, 20, dq)
+    beam = 4e4 * np.exp(-0.5 * (q / 0.25) ** 2)
+    intensity = oracle.distorted(q, oracle.debye_intensity(q, "quartz", 12.0), "SiO2")
+    gr = iq_signal(intensity + beam, q).get_pdf("SiO2")
+    assert 0.75 < gr.metadata.Signal.ePDF.qmin < 1.3
+    np.testing.assert_allclose(
+        gr.find_pair_distances(3).data, [1.60, 2.62, 3.54], atol=0.03
+    )
+
+
+def test_default_qmin_with_zero_counts_at_high_q():
+    # zero counts far out switched the valley search to a linear scale, where
+    # the valley after the direct beam is too shallow: qmin fell back to Q[0]
+    q = np.arange(0.01, 20, 0.02)
+    beam = 4e4 * np.exp(-0.5 * (q / 0.25) ** 2)
+    intensity = beam + oracle.distorted(
+        q, oracle.debye_intensity(q, "quartz", 12.0), "SiO2"
+    )
+    counts = np.random.default_rng(0).poisson(intensity / intensity.sum() * 1e5)
+    assert np.any(counts[q > 10] == 0)
+    chosen = _pdf_transform.default_q_ranges(q, counts.astype(np.float64))
+    assert 0.75 < chosen["qmin"] < 1.3
+    assert chosen["qmin_rule"].startswith("first valley")
