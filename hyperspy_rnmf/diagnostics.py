@@ -25,7 +25,7 @@ import numpy as np
 
 from hyperspy_rnmf._axes import copy_axes, map_signal
 from hyperspy_rnmf._residuals import morans_i, noise_scaled
-from hyperspy_rnmf._validation import check_signal
+from hyperspy_rnmf._validation import check_results_fit, check_signal
 
 
 def _component_index(components, k):
@@ -53,22 +53,6 @@ def _component_index(components, k):
     return np.asarray(items, dtype=int)
 
 
-def _check_results_fit(signal, loadings, factors=None):
-    """Raise if the learning results are not those of ``signal`` as it is now
-    (e.g. after ``crop``, which does not crop them)."""
-    am = signal.axes_manager
-    sizes = [("loadings", "probe positions", loadings, am.navigation_size)]
-    if factors is not None:
-        sizes.append(("factors", "pixels", factors, am.signal_size))
-    for name, what, values, size in sizes:
-        if values.shape[0] != size:
-            raise ValueError(
-                f"The decomposition's {name} cover {values.shape[0]} {what}, the "
-                f"signal has {size}: the results belong to another shape of the "
-                "data (cropped or rebinned since?); run the decomposition again."
-            )
-
-
 def _decomposition_model(signal, components):
     """Factors (n_sig, k) and loadings (n_nav, k) of the requested components."""
     check_signal(signal)
@@ -81,7 +65,7 @@ def _decomposition_model(signal, components):
     loadings = np.asarray(lr.loadings)
     if hasattr(factors, "compute"):
         factors, loadings = factors.compute(), loadings.compute()
-    _check_results_fit(signal, loadings, factors)
+    check_results_fit(signal, loadings, factors)
     index = _component_index(components, factors.shape[1])
     factors, loadings = factors[:, index], loadings[:, index]
     if lr.mean is not None:  # centred decompositions: the mean as one more component
@@ -237,7 +221,7 @@ def overlap_maps(signal, threshold=0.3, components=None):
             "The signal has no decomposition results: run s.decomposition(...) first."
         )
     loadings = np.asarray(lr.loadings)
-    _check_results_fit(signal, loadings)
+    check_results_fit(signal, loadings)
     index = [int(i) for i in _component_index(components, loadings.shape[1])]
     if len(index) < 2:
         raise ValueError(

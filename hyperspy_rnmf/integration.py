@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from hyperspy_rnmf import _azimuthal
-from hyperspy_rnmf._validation import check_signal
+from hyperspy_rnmf._validation import check_results_fit, check_signal
 from hyperspy_rnmf.signals._common import _new_signal, _progress, _real
 from hyperspy_rnmf.signals.epdf import (
     PLAIN_ANGSTROM,
@@ -341,14 +341,17 @@ def integrate_decomposition_factors(signal, **kwargs):
     Raises
     ------
     ValueError
-        ``signal`` has no decomposition results.
+        ``signal`` has no decomposition results, or its factors do not have
+        the pixels of its patterns (cropped or rebinned since).
     """
     check_signal(signal)
-    if getattr(signal.learning_results, "factors", None) is None:
+    lr = signal.learning_results
+    if getattr(lr, "factors", None) is None:
         raise ValueError(
             "`signal` has no decomposition results: run "
             "signal.decomposition('rnmf', output_dimension=k) first."
         )
+    check_results_fit(signal, factors=lr.factors)  # e.g. crop_signal since
     factors = signal.get_decomposition_factors()
     for name in ("Acquisition_instrument",):
         node = signal.metadata.get_item(name)

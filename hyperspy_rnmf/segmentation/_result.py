@@ -14,6 +14,7 @@ the file's signal, and the other signals, the merge record and the parameters
 """
 
 import json
+import numbers
 
 import numpy as np
 
@@ -203,8 +204,14 @@ class SegmentationResult:
                 "This segmentation has no diffraction vectors (route "
                 f"{self.route!r}); only the VDF route records them."
             )
-        if not 0 <= int(index) < len(self):
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise TypeError(
+                f"`index` must be an integer segment index in [0, {len(self) - 1}], "
+                f"got {index!r}."
+            )
+        if not 0 <= index < len(self):
             raise ValueError(f"`index` must be in [0, {len(self) - 1}], got {index!r}.")
+        index = int(index)
         vectors = np.asarray(self.merge_record["vectors"], dtype=np.float64)
         vectors = vectors.reshape(-1, 2)
         return vectors[np.asarray(self.merge_record["segment_vectors"][index], int)]

@@ -28,6 +28,7 @@ results (factors summing to 1) this is the plain sum of the loadings.
 import numpy as np
 from scipy import ndimage as ndi
 
+from hyperspy_rnmf._validation import check_results_fit
 from hyperspy_rnmf.segmentation._common import (
     axes_of,
     check_correlation,
@@ -124,6 +125,7 @@ def decomposition_components(signal=None, *, factors=None, loadings=None):
             )
         f = np.asarray(lr.factors)
         ld = np.asarray(lr.loadings)
+        check_results_fit(signal, ld, f)
         k = f.shape[1]
         if lr.output_dimension is not None:
             k = min(k, int(lr.output_dimension))

@@ -397,6 +397,32 @@ def test_segment_vectors_only_for_the_vdf_route():
         _small_result().segment_vectors(0)
 
 
+@pytest.mark.parametrize(
+    "index, error, message",
+    [
+        (
+            1.0,
+            TypeError,
+            r"`index` must be an integer segment index in \[0, 1\], got 1.0",
+        ),
+        ("0", TypeError, r"`index` must be an integer segment index .* got '0'"),
+        (True, TypeError, r"`index` must be an integer segment index .* got True"),
+        (2, ValueError, r"`index` must be in \[0, 1\], got 2"),
+    ],
+)
+def test_segment_vectors_index_must_be_an_integer(index, error, message):
+    # a float index failed with "list indices must be integers" before
+    result = _small_result(2)
+    result.merge_record.update(
+        vectors=[[0.1, 0.2], [0.3, 0.4]], segment_vectors=[[0], [0, 1]]
+    )
+    with pytest.raises(error, match=message):
+        result.segment_vectors(index)
+    np.testing.assert_array_equal(
+        result.segment_vectors(np.int64(1)), [[0.1, 0.2], [0.3, 0.4]]
+    )
+
+
 # ------------------------------------------------------ aperture products
 @pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64])
 @pytest.mark.parametrize("lazy", [False, True])

@@ -385,6 +385,20 @@ def test_inconsistent_factors_and_loadings_raise(small):
         segment_decomposition(small, factors=-f, loadings=ld)
 
 
+def test_results_of_a_cropped_signal_raise(small):
+    # crop() does not crop learning_results: a raw numpy reshape error before
+    cropped = small.deepcopy()
+    cropped.crop("x", 0, 12)
+    with pytest.raises(
+        ValueError, match=r"loadings cover 320 probe positions, the signal has 192"
+    ):
+        segment_decomposition(cropped)
+    cropped = small.deepcopy()
+    cropped.crop_signal(4, 40, 4, 40)
+    with pytest.raises(ValueError, match=r"factors cover 2304 pixels, the signal"):
+        segment_decomposition(cropped)
+
+
 def test_signal_must_be_a_2d_scan():
     import hyperspy.api as hs
 
