@@ -9,6 +9,7 @@ results back into HyperSpy's ``learning_results`` conventions.
 
 import numpy as np
 
+from hyperspy_rnmf._validation import transpose_hint
 from hyperspy_rnmf.rnmf import is_dask_array, make_operand
 
 
@@ -19,6 +20,9 @@ def _flat_mask(mask, signal, space):
     follow HyperSpy's conventions: a navigation mask has the shape of
     ``axes_manager.navigation_shape`` (x, y order), a signal mask the shape of
     the signal in the data array (ky, kx order, like ``s.inav[0].data``).
+    A mask of another shape is refused (a transposed one would misplace the
+    pixels), with a message that names both shapes and the fix when it is
+    the transpose.
     """
     if mask is None:
         return None
@@ -31,18 +35,7 @@ def _flat_mask(mask, signal, space):
         expected = tuple(am.signal_shape[::-1])
         array_shape = expected
     if hasattr(mask, "axes_manager"):
-        mam = mask.axes_manager
-        other = (
-            mam.signal_dimension if space == "navigation" else mam.navigation_dimension
-        )
-        shape = mam.navigation_shape if space == "navigation" else mam.signal_shape
-        own = am.navigation_shape if space == "navigation" else am.signal_shape
-        if other != 0 or shape != own:
-            raise ValueError(
-                f"`{name}` (a signal with navigation shape {mam.navigation_shape} "
-                f"and signal shape {mam.signal_shape}) must have only {space} "
-                f"axes, of shape {own}."
-            )
+        _check_mask_signal(mask, name, space, signal)
         array = mask.data
         if is_dask_array(array):
             array = array.compute()
@@ -50,11 +43,19 @@ def _flat_mask(mask, signal, space):
     else:
         array = mask.compute() if is_dask_array(mask) else np.asarray(mask)
         if array.shape != expected:
-            hint = ""
-            if space == "signal" and array.shape == am.signal_shape:
-                hint = " (the order of the data array, the reverse of signal_shape)"
+            if space == "navigation":
+                what = "navigation_shape, (x, y) order"
+                swapped = " (the scan image's (y, x) order)"
+            else:
+                what = "one pattern in the data array, (ky, kx) order"
+                swapped = " (signal_shape, (kx, ky) order)"
+            hint = transpose_hint(
+                array.shape, expected, f"`{name}.T`", space == "signal"
+            )
             raise ValueError(
-                f"`{name}` (shape {array.shape}) must have shape {expected}{hint}."
+                f"`{name}` has shape {array.shape}"
+                f"{swapped if hint else ''}, expected {expected} ({what})"
+                f"{hint}."
             )
         if space == "navigation":
             array = array.T
@@ -68,6 +69,45 @@ def _flat_mask(mask, signal, space):
         what = "positions" if space == "navigation" else "pixels"
         raise ValueError(f"All {what} are excluded by `{name}`: nothing to fit.")
     return flat
+
+
+def _check_mask_signal(mask, name, space, signal):
+    """Raise unless the mask signal has only ``space`` axes, of the signal's
+    shape; the message says what it has instead, and the fix when its axes
+    are of the other kind or swapped."""
+    other = "signal" if space == "navigation" else "navigation"
+    mam = mask.axes_manager
+    own = getattr(signal.axes_manager, f"{space}_shape")
+    shape = getattr(mam, f"{space}_shape")
+    other_shape = getattr(mam, f"{other}_shape")
+    if not other_shape and shape == own:
+        return
+    pattern = space == "signal"
+    if other_shape and not shape:  # the wrong kind of axes
+        problem = (
+            f"`{name}` has {other} axes (shape {other_shape}) and no {space} "
+            f"axes; a {space} mask has only {space} axes, of the signal's "
+            f"{space}_shape {own}"
+        )
+        if other_shape == own:
+            problem += f": pass `{name}.T`, which makes its axes {space} axes"
+        elif transpose_hint(other_shape, own, ""):
+            problem += f", the transpose of its {other_shape}"
+    elif not other_shape:  # the right kind, another shape
+        problem = (
+            f"`{name}` has {space} shape {shape}, expected the signal's "
+            f"{space}_shape {own}"
+        )
+        problem += transpose_hint(
+            shape, own, f"`{name}.transpose({space}_axes=[1, 0])`", pattern
+        )
+    else:
+        problem = (
+            f"`{name}` (a signal with navigation shape {mam.navigation_shape} "
+            f"and signal shape {mam.signal_shape}) must have only {space} "
+            f"axes, of shape {own}"
+        )
+    raise ValueError(problem + ".")
 
 
 def _data_matrix(signal):

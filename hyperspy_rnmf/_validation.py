@@ -56,3 +56,54 @@ def check_results_fit(signal, loadings=None, factors=None):
                 f"signal has {size}: the results belong to another shape of the "
                 "data (cropped or rebinned since?); run the decomposition again."
             )
+
+
+#: Why a signal mask may arrive transposed (see the user guide on masks).
+PYXEM_MASK_NOTE = (
+    " (pyxem 0.21's get_direct_beam_mask returns such a mask for non-square "
+    "patterns, with its disc off the pattern's centre: build the disc on the "
+    "pattern's shape instead, see the user guide on masks)"
+)
+
+
+def transpose_hint(received, expected, fix, pattern=False):
+    """``": it is the transpose ...; pass <fix>"`` when the shape ``received``
+    is the transpose of ``expected`` (2D, not square), else ``""``.
+    ``pattern``: a mask of the diffraction patterns (adds the pyxem note)."""
+    received, expected = tuple(received), tuple(expected)
+    if len(expected) != 2 or received == expected or received != expected[::-1]:
+        return ""
+    note = PYXEM_MASK_NOTE if pattern else ""
+    return (
+        f": it is the transpose of the expected shape; if only the axes are "
+        f"swapped, pass {fix}{note}"
+    )
+
+
+def check_pattern_mask(mask, name, shape, meaning):
+    """A boolean mask of one pattern, in the order of the data array
+    (``s.data.shape[-2:]``), from an array or a signal (its data).
+
+    Raises ``ValueError`` naming the shape received and the shape expected
+    (and saying so when one is the transpose of the other), or the dtype;
+    ``meaning`` says what True means, e.g. ``"True = excluded"``.
+    """
+    from hyperspy.signal import BaseSignal
+
+    is_signal = isinstance(mask, BaseSignal)
+    data = mask.data if is_signal else mask
+    array = np.asarray(data.compute() if hasattr(data, "compute") else data)
+    shape = tuple(shape)
+    if array.shape != shape:
+        what = "data of shape" if is_signal else "shape"
+        fix = f"`{name}.data.T`" if is_signal else f"`{name}.T`"
+        raise ValueError(
+            f"`{name}` has {what} {array.shape}; it must have the shape of one "
+            f"pattern in the data array, {shape} (ky, kx order, "
+            f"s.data.shape[-2:]){transpose_hint(array.shape, shape, fix, True)}."
+        )
+    if array.dtype != bool:
+        raise ValueError(
+            f"`{name}` must be boolean ({meaning}), got dtype {array.dtype}."
+        )
+    return array

@@ -13,7 +13,11 @@ import warnings
 import numpy as np
 
 from hyperspy_rnmf import _azimuthal
-from hyperspy_rnmf._validation import check_results_fit, check_signal
+from hyperspy_rnmf._validation import (
+    check_pattern_mask,
+    check_results_fit,
+    check_signal,
+)
 from hyperspy_rnmf.signals._common import _new_signal, _progress, _real
 from hyperspy_rnmf.signals.epdf import (
     PLAIN_ANGSTROM,
@@ -192,17 +196,7 @@ def integrate_azimuthal(
     # -- mask
     full_mask = np.zeros(shape, dtype=bool)
     if mask is not None:
-        array = np.asarray(getattr(mask, "data", mask))
-        if array.shape != shape:
-            raise ValueError(
-                f"`mask` (shape {array.shape}) must have the shape of the patterns "
-                f"{shape}."
-            )
-        if array.dtype != bool:
-            raise ValueError(
-                f"`mask` must be boolean (True = excluded), got {array.dtype}."
-            )
-        full_mask |= array
+        full_mask |= check_pattern_mask(mask, "mask", shape, "True = excluded")
     if direct_beam_radius is not None:
         radius = _real(
             "direct_beam_radius", direct_beam_radius, "a non-negative number (pixels)"

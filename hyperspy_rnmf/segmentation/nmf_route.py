@@ -28,7 +28,7 @@ results (factors summing to 1) this is the plain sum of the loadings.
 import numpy as np
 from scipy import ndimage as ndi
 
-from hyperspy_rnmf._validation import check_results_fit
+from hyperspy_rnmf._validation import check_pattern_mask, check_results_fit
 from hyperspy_rnmf.segmentation._common import (
     axes_of,
     check_correlation,
@@ -185,17 +185,12 @@ def _check_exclude(exclude, k):
 def _check_signal_mask(signal_mask, shape):
     if signal_mask is None:
         return None
-    from hyperspy.signal import BaseSignal
-
-    mask = signal_mask.data if isinstance(signal_mask, BaseSignal) else signal_mask
-    mask = np.asarray(mask)
-    if mask.dtype != bool or mask.shape != tuple(shape):
-        raise ValueError(
-            f"`signal_mask` (dtype {mask.dtype}, shape {mask.shape}) must be a "
-            f"boolean array with the shape of one pattern {tuple(shape)} "
-            "(True = pixel left out of the factor correlations)."
-        )
-    return mask
+    return check_pattern_mask(
+        signal_mask,
+        "signal_mask",
+        shape,
+        "True = pixel left out of the factor correlations",
+    )
 
 
 # ---------------------------------------------------------- correlations
@@ -409,7 +404,8 @@ def segment_decomposition(
         by index in the decomposition.
     signal_mask : array-like of bool or signal, optional
         Pattern pixels left out of the factor correlations (True = left
-        out), e.g. ``s.get_direct_beam_mask(radius)`` from pyxem: the direct
+        out), e.g. ``s.get_direct_beam_mask(radius)`` from pyxem (square
+        patterns; for others see the user guide on masks): the direct
         beam is in every crystal's factor and correlates unrelated crystals.
         Pixels that are NaN in the factors are always left out.
     min_factor_correlation : float in [-1, 1] or None, default 0.4

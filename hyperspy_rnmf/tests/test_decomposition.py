@@ -579,12 +579,18 @@ def test_estimator_conflicts_raise():
         (
             {"signal_mask": np.zeros((7, 9), bool)},
             ValueError,
-            r"`signal_mask` \(shape \(7, 9\)\) must have shape \(9, 7\) \(the order of the data array",
+            r"`signal_mask` has shape \(7, 9\) \(signal_shape, \(kx, ky\) order\), "
+            r"expected \(9, 7\) \(one pattern in the data array, \(ky, kx\) order\): "
+            r"it is the transpose of the expected shape; if only the axes are "
+            r"swapped, pass `signal_mask.T`",
         ),
         (
             {"navigation_mask": np.zeros((8, 6), bool)},
             ValueError,
-            r"`navigation_mask` \(shape \(8, 6\)\) must have shape \(6, 8\)",
+            r"`navigation_mask` has shape \(8, 6\) \(the scan image's \(y, x\) "
+            r"order\), expected \(6, 8\) \(navigation_shape, \(x, y\) order\): it is "
+            r"the transpose of the expected shape; if only the axes are swapped, "
+            r"pass `navigation_mask.T`",
         ),
         (
             {"signal_mask": np.zeros((9, 7), int)},
@@ -599,7 +605,9 @@ def test_estimator_conflicts_raise():
         (
             {"navigation_mask": hs.signals.Signal2D(np.zeros((8, 6), bool))},
             ValueError,
-            r"`navigation_mask` \(a signal with navigation shape \(\) and signal shape \(6, 8\)\)",
+            r"`navigation_mask` has signal axes \(shape \(6, 8\)\) and no navigation "
+            r"axes; a navigation mask has only navigation axes, of the signal's "
+            r"navigation_shape \(6, 8\): pass `navigation_mask.T`",
         ),
     ],
 )

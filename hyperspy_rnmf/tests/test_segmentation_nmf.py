@@ -340,7 +340,8 @@ def small():
         ({"mean_patterns": "yes"}, r"`mean_patterns` must be True or False"),
         (
             {"signal_mask": np.zeros((3, 3), bool)},
-            r"`signal_mask` \(dtype bool, shape \(3, 3\)\) must be a boolean array",
+            r"`signal_mask` has shape \(3, 3\); it must have the shape of one "
+            r"pattern in the data array, \(48, 48\)",
         ),
     ],
 )
