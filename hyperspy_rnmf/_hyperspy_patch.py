@@ -5,12 +5,15 @@ Only calls that ask for RandomizedNMF are diverted: ``algorithm="rnmf"``
 argument (HyperSpy's first parameter is ``normalize_poissonian_noise``, so
 ``s.decomposition("rnmf")`` would otherwise mean "normalise, then SVD", and
 ``s.decomposition(RandomizedNMF(3))`` the same, silently).
-Every other call reaches HyperSpy's method unchanged. Imports only the
+Every other call reaches HyperSpy's method unchanged, with a warning when
+its first positional argument is another string (``s.decomposition("NMF")``
+would silently run SVD on Poisson-normalised data). Imports only the
 standard library until an rnmf call happens.
 """
 
 import functools
 import inspect
+import warnings
 
 _NOTE = """
 
@@ -34,10 +37,29 @@ def _is_rnmf(value):
     )
 
 
+def _warn_positional_string(value):
+    """HyperSpy reads a string first argument as ``normalize_poissonian_noise``
+    (its truth value) and keeps its default algorithm: say so, and how to ask
+    for an algorithm."""
+    warnings.warn(
+        f"decomposition({value!r}, ...): HyperSpy's first positional parameter "
+        f"is normalize_poissonian_noise, so the string {value!r} is read as "
+        f"normalize_poissonian_noise={bool(value)} and the algorithm is not "
+        f"changed (the default is SVD). Name the algorithm: "
+        f"algorithm={value!r}; give normalize_poissonian_noise as True or False "
+        "(only 'rnmf' is recognised as a first positional argument, by "
+        "hyperspy-rnmf).",
+        UserWarning,
+        stacklevel=4,  # the user's call of decomposition
+    )
+
+
 def _rnmf_arguments(signature, self, args, kwargs):
     """Explicitly passed arguments of an rnmf call, or None if not an rnmf call."""
     if args and (isinstance(args[0], str) or _is_rnmf(args[0])):
         if not _is_rnmf(args[0]):
+            if isinstance(args[0], str):
+                _warn_positional_string(args[0])
             return None
         if "algorithm" in kwargs:
             raise TypeError(

@@ -117,6 +117,26 @@ def test_positional_estimator_object_is_the_algorithm(lazy):
         s.decomposition(estimator, algorithm="rnmf")
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("value, flag", [("NMF", True), ("True", True), ("", False)])
+def test_other_positional_string_warns_and_hyperspy_runs(value, flag, lazy):
+    # HyperSpy reads s.decomposition("NMF") as normalize_poissonian_noise="NMF"
+    # with its default SVD: it did so without a word
+    s, _, _ = make_signal(noise=True, lazy=lazy)
+    message = (
+        rf"decomposition\({value!r}, ...\): HyperSpy's first positional parameter "
+        rf"is normalize_poissonian_noise, so the string {value!r} is read as "
+        rf"normalize_poissonian_noise={flag} and the algorithm is not changed "
+        rf"\(the default is SVD\). Name the algorithm: algorithm={value!r}"
+    )
+    with pytest.warns(UserWarning, match=message) as caught:
+        s.decomposition(value, output_dimension=2, print_info=False)
+    assert [w.filename for w in caught if w.category is UserWarning] == [__file__]
+    assert s.learning_results.decomposition_algorithm == "SVD"
+    assert bool(s.learning_results.poissonian_noise_normalized) is flag
+    s.decomposition(algorithm="SVD", output_dimension=2, print_info=False)  # quiet
+
+
 def test_positional_output_dimension():
     s, _, _ = make_signal()
     s.decomposition("rnmf", 2, print_info=False)
