@@ -95,6 +95,7 @@ def planted_crystals(
     noise=True,
     lazy=False,
     dtype="float32",
+    spot_sigma=SPOT_SIGMA,
 ):
     """The planted dataset and its ground truth.
 
@@ -111,6 +112,9 @@ def planted_crystals(
         Poisson counts (else the exact expectation).
     lazy : bool
     dtype : str
+    spot_sigma : float
+        Gaussian width of the Bragg spots (px; the spots are point-sampled
+        Gaussians).
 
     Returns
     -------
@@ -141,7 +145,7 @@ def planted_crystals(
     beam = _direct_beam()
 
     def crystal_pattern(spots, amps):  # 30 % of a crystal's counts stay in the beam
-        return 0.7 * _spot_image(spots, amps) + 0.3 * beam
+        return 0.7 * _spot_image(spots, amps, sigma=spot_sigma) + 0.3 * beam
 
     # B is bent: a third of its reflections are excited only in its left part
     # (b1), another third only in its right part (b2), the rest everywhere.
@@ -219,7 +223,7 @@ def planted_crystals(
         "factors": factors,
         "loadings": loadings,
         "background_component": 0,
-        "spot_sigma": SPOT_SIGMA,
+        "spot_sigma": float(spot_sigma),
     }
     return s, truth
 
