@@ -89,6 +89,19 @@ def _caller_level():
     return level
 
 
+def check_fit_data_stats(stats, name="X"):
+    """:func:`check_data_stats`, and raise for all-zero data, which leave
+    nothing to factorize (the factors would be all zero instead of summing
+    to one)."""
+    check_data_stats(stats, name)
+    if stats.total == 0:
+        raise ValueError(
+            f"The data are all zero (after masks): `{name}` has nothing to "
+            "factorize (the factors would be all zero instead of summing to "
+            "one); check the data and the masks."
+        )
+
+
 class NonFiniteDataError(ValueError):
     """The data contain NaN or inf (raised by :func:`check_data_stats`)."""
 
@@ -476,7 +489,7 @@ default 'nndsvdar'
         custom = self._check_custom(W, H, operand.shape, k)
         rng = check_random_state(self.random_state)
         size = min(k + self.oversample, min(operand.shape))
-        sketch = qb_sketch(operand, size, self.n_power_iter, rng, check_data_stats)
+        sketch = qb_sketch(operand, size, self.n_power_iter, rng, check_fit_data_stats)
         return self._fit_sketch(operand, sketch, k, rng, custom)
 
     def _fit_sketch(self, operand, sketch, k, rng, custom=None):

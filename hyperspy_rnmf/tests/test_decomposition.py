@@ -637,6 +637,23 @@ def test_bad_masks_raise(masks, error, match):
         s.decomposition("rnmf", output_dimension=2, **masks)
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_all_zero_data_raise(lazy):
+    # the factors of all-zero data were all zero, not summing to one
+    s = hs.signals.Signal2D(np.zeros(NAV + SIG))
+    s.data[0, 0] = 5.0  # counts only at the masked position
+    if lazy:
+        s = s.as_lazy()
+    mask = np.zeros(NAV[::-1], bool)  # (x, y)
+    mask[0, 0] = True
+    message = r"The data are all zero \(after masks\): `X` has nothing to factorize"
+    with pytest.raises(ValueError, match=message):
+        s.decomposition("rnmf", output_dimension=2, navigation_mask=mask)
+    with pytest.raises(ValueError, match=message):
+        (s * 0).decomposition("rnmf", output_dimension=2)
+    assert s.learning_results.factors is None
+
+
 def test_bad_data_raise():
     s, _, _ = make_signal()
     s.data[1, 2, 3, 4] = np.nan

@@ -22,6 +22,24 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
+@pytest.mark.parametrize("init", ["nndsvdar", "spa", "random"])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_all_zero_data_raise(init, lazy):
+    # returned all-zero factors before, not summing to one, without a word
+    X = np.zeros((40, 30), dtype=np.float32)
+    if lazy:
+        X = da.from_array(X, chunks=(10, 30))
+    with pytest.raises(
+        ValueError,
+        match=r"The data are all zero \(after masks\): `X` has nothing to factorize",
+    ):
+        RandomizedNMF(2, init=init, random_state=0).fit(X)
+    X = np.zeros((40, 30))
+    X[3, 4] = 1.0  # one count is data: fitted, factors sum to one
+    model = RandomizedNMF(1, init=init, random_state=0).fit(X)
+    np.testing.assert_allclose(model.components_.sum(axis=1), 1.0)
+
+
 @pytest.mark.parametrize(
     "shape, k", [((300, 500), 3), ((500, 300), 4), ((200, 900), 6), ((120, 40), 2)]
 )
