@@ -16,6 +16,7 @@ from hyperspy_rnmf.kscan import (
     STRUCTURE_NONE,
     KScanResult,
     correct_for_structure,
+    rise_to_noise_level,
     scan_components,
     suggest_k,
 )
@@ -610,3 +611,35 @@ def test_image_metrics_leave_masked_pixels_out():
         psnr = 10 * np.log10(data_range**2 / np.mean((data - pattern) ** 2))
         assert result.psnr_mean_pattern[i] == pytest.approx(psnr, rel=1e-9)
     assert np.all(np.isfinite(result.ssim_mean_pattern))
+
+
+# noise_ratio of k-scans of real silver grain patterns (4 grains, one on 3.5 %
+# of 64 x 64 positions, Poisson counts; /work/shared/data): the knee came at
+# k = 3 and neither Moran's I nor the other rules moved it
+AG_3000 = [1.0579, 1.0147, 1.0055, 0.9992, 0.9988, 0.9984, 0.9978, 0.9974]
+AG_20000 = [1.2028, 1.0416, 1.0177, 0.9964, 0.9960, 0.9955, 0.9950, 0.9946]
+
+
+@pytest.mark.parametrize("ratio", [AG_3000, AG_20000])
+def test_rise_to_noise_level_on_real_patterns(ratio):
+    ks = list(range(1, 9))
+    k, rule = rise_to_noise_level(ks, 3, "knee", ratio)
+    assert k == 4
+    assert "smallest larger k at the noise level" in rule
+    assert rise_to_noise_level(ks, 4, "knee", ratio) == (4, "knee")  # at noise
+
+
+@pytest.mark.parametrize(
+    "ratio",
+    [
+        # a detector gain slightly above 1: the ratio drifts through 1
+        [1.3, 1.1, 1.02, 1.015, 1.01, 1.005, 1.0, 0.995, 0.99, 0.985],
+        # never at the noise level (gain well above 1)
+        [1.9, 1.5, 1.3, 1.2, 1.19, 1.18, 1.17, 1.16, 1.15, 1.14],
+        # the drop is at the last k: nothing after it to compare with
+        [1.3, 1.1, 1.05, 1.04, 1.03, 1.02, 1.015, 1.01, 1.005, 0.99],
+    ],
+)
+def test_rise_to_noise_level_leaves_slow_drifts(ratio):
+    ks = list(range(1, 11))
+    assert rise_to_noise_level(ks, 3, "knee", ratio) == (3, "knee")
