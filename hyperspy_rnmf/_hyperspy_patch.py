@@ -37,18 +37,26 @@ def _is_rnmf(value):
     )
 
 
-def _warn_positional_string(value):
+def _warn_positional_string(value, algorithm=None):
     """HyperSpy reads a string first argument as ``normalize_poissonian_noise``
-    (its truth value) and keeps its default algorithm: say so, and how to ask
-    for an algorithm."""
+    (its truth value): say so, and how to ask for an algorithm. Without
+    ``algorithm`` HyperSpy also keeps its default algorithm."""
+    if algorithm is None:
+        consequence = (
+            "and the algorithm is not changed (the default is SVD). Name the "
+            f"algorithm: algorithm={value!r}; give"
+        )
+    else:
+        consequence = (
+            f"for algorithm={algorithm!r}. If that is not meant, remove the "
+            f"string; give"
+        )
     warnings.warn(
         f"decomposition({value!r}, ...): HyperSpy's first positional parameter "
         f"is normalize_poissonian_noise, so the string {value!r} is read as "
-        f"normalize_poissonian_noise={bool(value)} and the algorithm is not "
-        f"changed (the default is SVD). Name the algorithm: "
-        f"algorithm={value!r}; give normalize_poissonian_noise as True or False "
-        "(only 'rnmf' is recognised as a first positional argument, by "
-        "hyperspy-rnmf).",
+        f"normalize_poissonian_noise={bool(value)} {consequence} "
+        "normalize_poissonian_noise as True or False (only 'rnmf' is recognised "
+        "as a first positional argument, by hyperspy-rnmf).",
         UserWarning,
         stacklevel=4,  # the user's call of decomposition
     )
@@ -56,11 +64,8 @@ def _warn_positional_string(value):
 
 def _rnmf_arguments(signature, self, args, kwargs):
     """Explicitly passed arguments of an rnmf call, or None if not an rnmf call."""
-    if args and (isinstance(args[0], str) or _is_rnmf(args[0])):
-        if not _is_rnmf(args[0]):
-            if isinstance(args[0], str):
-                _warn_positional_string(args[0])
-            return None
+    algorithm = kwargs.get("algorithm", args[1] if len(args) > 1 else None)
+    if args and _is_rnmf(args[0]):
         if "algorithm" in kwargs:
             raise TypeError(
                 f"decomposition() got the algorithm twice: {args[0]!r} as first "
@@ -69,10 +74,10 @@ def _rnmf_arguments(signature, self, args, kwargs):
         kwargs = dict(kwargs)
         poisson = kwargs.pop("normalize_poissonian_noise", False)
         args = (poisson,) + args
-    elif not (
-        _is_rnmf(kwargs.get("algorithm")) or (len(args) > 1 and _is_rnmf(args[1]))
-    ):
-        return None
+    elif not _is_rnmf(algorithm):
+        if args and isinstance(args[0], str):
+            _warn_positional_string(args[0], algorithm)
+        return None  # (for rnmf, a string flag is refused by its own checks)
     bound = signature.bind(self, *args, **kwargs)
     arguments = dict(bound.arguments)
     arguments.pop("self")

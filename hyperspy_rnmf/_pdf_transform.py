@@ -88,7 +88,7 @@ def default_q_ranges(q, mean_intensity, *, fit_fraction=0.7):
     maximum below ``Q = 0.75 1/Å`` (the direct beam; diffuse rings of
     condensed matter lie above ``Q ~ 1 1/Å``), ``qmin`` is the first valley
     after it, between the direct beam and the first ring, searched below
-    ``Q = 5 1/Å`` on the mean I(Q) smoothed over ``0.03 1/Å``; otherwise
+    ``Q = 5 1/Å`` on the mean I(Q) smoothed over ``0.075 1/Å``; otherwise
     (direct beam masked or outside the range, or no such valley) ``qmin`` is
     the first Q > 0 with data.
     """

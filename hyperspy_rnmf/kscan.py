@@ -192,10 +192,14 @@ def correct_for_structure(k_values, knee, rule, structure, noise_ratio):
     )
 
 
-#: A residual whose total |residual| is within 1 % of its Poisson expectation
-#: is at the noise level. Planted counts (1-8 phases, 1200 x 64^2 and 320 x
-#: 16^2): 0.996-0.998 at the planted k, 1.035 or more below it.
-NOISE_LEVEL = 1.01
+#: A residual whose total |residual| is at most its Poisson expectation is
+#: at the noise level: the fits absorb a little noise, so at the planted k the
+#: ratio is 0.991-0.999 (planted counts of 1-10 phases, 1200 x 64^2 and
+#: 320 x 16^2; cubes built from real silver grain patterns), below it 1.004
+#: or more. Shared by :func:`stop_at_noise_level` and
+#: :func:`rise_to_noise_level` (one definition: a ratio of 1.006 is signal
+#: for both; the first used 1.01 before the second existed).
+NOISE_LEVEL = 1.0
 
 
 def stop_at_noise_level(k_values, suggested, rule, structure, noise_ratio):
@@ -220,12 +224,6 @@ def stop_at_noise_level(k_values, suggested, rule, structure, noise_ratio):
     return suggested, rule
 
 
-#: A residual above its Poisson expectation (``noise_ratio`` > ``RISE_LEVEL``)
-#: still holds signal; at the planted k the ratio is 0.991-0.999 (planted
-#: counts of 1-10 phases, real silver grain patterns: fits absorb a little
-#: noise), below it 1.004 or more.
-RISE_LEVEL = 1.0
-
 #: The drop of ``noise_ratio`` onto the noise level must be this many times
 #: the median drop per k after it (which only fits noise), so that a ratio
 #: drifting slowly through 1 (counts that are not quite Poisson, e.g. a
@@ -243,18 +241,20 @@ def rise_to_noise_level(k_values, suggested, rule, noise_ratio):
     (real silver grain patterns, 4 grains, one on 3.5 % of the positions:
     knee and suggestion k = 3 at 3000 and 20000 counts per pattern, with
     ``noise_ratio`` 1.0055 and 1.0177 there, 0.9992 and 0.9964 at k = 4).
-    If ``noise_ratio`` at the suggestion is above ``RISE_LEVEL``, the
-    suggestion becomes the smallest larger k at or below it, provided the
-    ratio drops onto it sharply (``RISE_SHARPNESS`` times the median drop
-    per k after it, at least two of which must have been scanned). Returns
+    If ``noise_ratio`` at the suggestion is above ``NOISE_LEVEL``, the
+    suggestion becomes the smallest larger k whose ratio is at most
+    ``NOISE_LEVEL``, provided the ratio drops onto it sharply
+    (``RISE_SHARPNESS`` times the median drop per scanned k after it, at
+    least two of which must have been scanned; with uneven k steps, per
+    step). Returns
     ``(suggested, rule)`` like :func:`correct_for_structure`.
     """
     ks = list(k_values)
     ratio = np.asarray(noise_ratio, dtype=np.float64)
     i = ks.index(suggested)
-    if not ratio[i] > RISE_LEVEL:
+    if not ratio[i] > NOISE_LEVEL:
         return suggested, rule
-    below = np.flatnonzero(ratio[i + 1 :] <= RISE_LEVEL)
+    below = np.flatnonzero(ratio[i + 1 :] <= NOISE_LEVEL)
     if not below.size:
         return suggested, rule
     j = i + 1 + int(below[0])
@@ -289,9 +289,9 @@ def _image_metrics(data, model, keep=None):
     data_range = float(kept.max() - kept.min()) if kept.size else 0.0
     if data_range == 0:
         return float("nan"), float("nan")
-    mse = float(np.mean((kept - model[keep]) ** 2))
+    mse = np.mean((kept - model[keep]) ** 2)
     with np.errstate(divide="ignore"):  # an exact model: PSNR = inf
-        psnr = float(10.0 * np.log10(data_range**2 / mse))
+        psnr = float(10.0 * np.log10(np.float64(data_range) ** 2 / mse))
     ssim = float("nan")
     if data.ndim == 2 and min(data.shape) >= 7:
         _, image = structural_similarity(data, model, data_range=data_range, full=True)

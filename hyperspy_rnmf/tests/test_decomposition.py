@@ -137,6 +137,21 @@ def test_other_positional_string_warns_and_hyperspy_runs(value, flag, lazy):
     s.decomposition(algorithm="SVD", output_dimension=2, print_info=False)  # quiet
 
 
+def test_positional_string_with_an_algorithm_warns_about_the_noise_flag():
+    # with algorithm= given too, the warning said the algorithm was not changed
+    s, _, _ = make_signal(noise=True)
+    message = (
+        r"the string 'x' is read as normalize_poissonian_noise=True for "
+        r"algorithm='NMF'\. If that is not meant, remove the string"
+    )
+    with pytest.warns(UserWarning, match=message):
+        s.decomposition("x", algorithm="NMF", output_dimension=2, print_info=False)
+    assert s.learning_results.decomposition_algorithm == "NMF"
+    assert s.learning_results.poissonian_noise_normalized
+    with pytest.raises(TypeError, match="`normalize_poissonian_noise` must be True"):
+        s.decomposition("x", algorithm="rnmf", output_dimension=2)
+
+
 def test_positional_output_dimension():
     s, _, _ = make_signal()
     s.decomposition("rnmf", 2, print_info=False)

@@ -15,9 +15,11 @@ from hyperspy_rnmf.diagnostics import overlap_maps, residual_maps
 from hyperspy_rnmf.kscan import (
     STRUCTURE_NONE,
     KScanResult,
+    _image_metrics,
     correct_for_structure,
     rise_to_noise_level,
     scan_components,
+    stop_at_noise_level,
     suggest_k,
 )
 from hyperspy_rnmf.matching import match_components
@@ -643,3 +645,20 @@ def test_rise_to_noise_level_on_real_patterns(ratio):
 def test_rise_to_noise_level_leaves_slow_drifts(ratio):
     ks = list(range(1, 11))
     assert rise_to_noise_level(ks, 3, "knee", ratio) == (3, "knee")
+
+
+def test_noise_rules_agree_on_what_noise_is():
+    # stop_at_noise_level took 1.0055 for noise (<= 1.01) and moved a knee at
+    # 6 down to 3; rise_to_noise_level took it for signal and moved 3 up to 4
+    ks = list(range(1, 9))
+    low_structure = [0.0] * 8
+    k, rule = stop_at_noise_level(ks, 6, "knee", low_structure, AG_3000)
+    assert k == 4
+    assert rise_to_noise_level(ks, k, rule, AG_3000) == (k, rule)
+
+
+def test_psnr_of_an_exact_model_is_infinite():
+    image = np.random.default_rng(0).random((16, 16))
+    ssim, psnr = _image_metrics(image, image.copy())
+    assert psnr == np.inf
+    assert ssim == pytest.approx(1.0)
