@@ -185,9 +185,34 @@ def test_noise_from_one_column_and_one_position(planted):
     s, _ = planted
     column = find_diffraction_peaks(s.inav[20:21, :])
     assert column.parameters["n_noise_patterns"] == 2 * 43
-    # one position: its own signal counts as noise (a higher threshold)
-    one = find_diffraction_peaks(s.inav[28:29, 11:12], spot_sigma=SIG_SCALE, n_sigma=2)
+    # one position: counts assumed (its own filtered energy gave a gain of
+    # 98.6, and with the default n_sigma not even the direct beam was found)
+    one = find_diffraction_peaks(s.inav[28:29, 11:12], spot_sigma=SIG_SCALE)
     assert one.parameters["n_noise_patterns"] == 1 and len(one) >= 3
+    assert one.parameters["noise_gain"] == 1.0
+
+
+@pytest.mark.parametrize("read", [0.3, 1.0])
+def test_noise_level_with_read_noise(read):
+    # an integrating detector adds Gaussian read noise to every pixel: the
+    # counting model alone took it for counts, and at 300 counts per pattern
+    # with read noise 1 the noise came out 2.4 times too low (2 noise peaks
+    # per pattern instead of 1)
+    noisy, _ = planted_crystals(
+        0, bent=False, crystal_counts=1e-9, background_counts=300.0
+    )
+    clean, _ = planted_crystals(
+        0, bent=False, crystal_counts=1e-9, background_counts=300.0, noise=False
+    )
+    extra = np.random.default_rng(5).normal(0.0, read, noisy.data.shape)
+    noisy.data = (noisy.data + extra).astype(np.float32)
+    true = _filtered_noise(noisy, clean, 1.0)
+    peaks = find_diffraction_peaks(
+        noisy, spot_sigma=1.0 * SIG_SCALE, background_sigma=6.0 * SIG_SCALE
+    )
+    assert peaks.parameters["noise_median"] == pytest.approx(true, rel=0.05)
+    assert peaks.parameters["noise_additive"] == pytest.approx(read**2, rel=0.25)
+    assert len(peaks) / np.prod(peaks.scan_shape) < 1.1
 
 
 def test_every_unique_vector_is_found_within_half_a_pixel(planted, steps):
