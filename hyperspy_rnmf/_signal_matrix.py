@@ -92,7 +92,11 @@ def _check_mask_signal(mask, name, space, signal):
         if other_shape == own:
             problem += f": pass `{name}.T`, which makes its axes {space} axes"
         elif transpose_hint(other_shape, own, ""):
-            problem += f", the transpose of its {other_shape}"
+            problem += (
+                f", the transpose of its {other_shape}; if only the axes are "
+                f"swapped, pass `{name}.data` (a NumPy mask is read in the "
+                f"{space}_shape order)"
+            )
     elif not other_shape:  # the right kind, another shape
         problem = (
             f"`{name}` has {space} shape {shape}, expected the signal's "

@@ -135,6 +135,18 @@ def test_navigation_mask_built_as_an_image_is_named_as_such(decomposed):
     fixed.decomposition(
         "rnmf", output_dimension=2, navigation_mask=as_image.T, random_state=0
     )
+    # an image of the transposed scan: the message named the transpose only
+    swapped = hs.signals.Signal2D(array.T.copy())  # signal shape (10, 14)
+    with pytest.raises(
+        ValueError,
+        match=r"the transpose of its \(10, 14\); if only the axes are swapped, "
+        r"pass `navigation_mask.data`",
+    ):
+        s.deepcopy().decomposition("rnmf", output_dimension=2, navigation_mask=swapped)
+    fixed.decomposition(
+        "rnmf", output_dimension=2, navigation_mask=swapped.data, random_state=0
+    )
+    np.testing.assert_array_equal(fixed.learning_results.navigation_mask, array)
 
 
 def test_pyxem_direct_beam_mask_on_non_square_patterns(decomposed):
