@@ -366,11 +366,15 @@ def scan_options(scan_axes, *, min_size, min_distance=None, **options):
 
     ``sampling`` comes from the calibration of ``scan_axes``; ``min_distance``
     defaults to the diameter of a disc of ``min_size`` probe positions, in
-    calibrated units (markers of one crystal closer than that merge).
+    calibrated units (markers of one crystal closer than that merge): of
+    area ``min_size`` times the area of one position (on a scan with steps
+    of 2 and 6 nm it was computed from the 2 nm step alone, and did not
+    change when the other step did).
     """
     sampling = tuple(abs(float(a.scale)) for a in scan_axes[::-1])
     if min_distance is None:
-        min_distance = float(2.0 * np.sqrt(min_size / np.pi) * min(sampling))
+        area = min_size * float(np.prod(sampling))
+        min_distance = float(2.0 * np.sqrt(area / np.pi))
     return dict(
         min_size=min_size, min_distance=min_distance, sampling=sampling, **options
     )

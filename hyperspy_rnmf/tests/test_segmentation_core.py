@@ -599,3 +599,21 @@ def test_deep_maxima_match_the_definition_on_random_maps(seed):
         expected = np.zeros(n + 1, int)
         expected[1:][kept] = np.arange(1, m + 1)
         np.testing.assert_array_equal(markers, expected[labels])
+
+
+def test_default_min_distance_uses_the_area_of_a_position():
+    # it came from the smaller step alone: 7.14 nm for steps of 2 and 6 nm,
+    # whatever the 6 became
+    import hyperspy.api as hs
+
+    from hyperspy_rnmf.segmentation._watershed import scan_options
+
+    s = hs.signals.Signal2D(np.zeros((4, 5, 2, 2)))
+    x, y = s.axes_manager.navigation_axes
+    x.scale, y.scale = 2.0, 6.0
+    options = scan_options(s.axes_manager.navigation_axes, min_size=10)
+    assert options["sampling"] == (6.0, 2.0)
+    assert options["min_distance"] == pytest.approx(2 * np.sqrt(10 * 12 / np.pi))
+    y.scale = 2.0
+    square = scan_options(s.axes_manager.navigation_axes, min_size=10)
+    assert square["min_distance"] == pytest.approx(2 * np.sqrt(10 / np.pi) * 2.0)
