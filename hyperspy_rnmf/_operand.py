@@ -214,9 +214,8 @@ def sum_squares(rows):
     keep it at about 1e-7, at the cost of one ``einsum`` over the data
     (NumPy's pairwise sums need a squared copy, twice the time).
     """
-    rows = np.asarray(rows)
-    if rows.ndim != 2 or rows.size == 0:
-        return float(np.sum(np.square(rows, dtype=np.float64)))
+    if rows.size == 0:
+        return 0.0
     n_rows, n_cols = rows.shape
     whole = n_cols - n_cols % SQUARES_RUN
     total = 0.0

@@ -246,8 +246,7 @@ def rise_to_noise_level(k_values, suggested, rule, noise_ratio):
     ``NOISE_LEVEL``, provided the ratio drops onto it sharply
     (``RISE_SHARPNESS`` times the median drop per scanned k after it, at
     least two of which must have been scanned; with uneven k steps, per
-    step). Returns
-    ``(suggested, rule)`` like :func:`correct_for_structure`.
+    step). Returns ``(suggested, rule)`` like :func:`correct_for_structure`.
     """
     ks = list(k_values)
     ratio = np.asarray(noise_ratio, dtype=np.float64)
@@ -509,15 +508,6 @@ def scan_matrix(
     )
 
 
-def _kept_image(keep, size, shape):
-    """Boolean image of the kept (unmasked) entries, or None when all are."""
-    if keep is None:
-        return None
-    out = np.zeros(size, dtype=bool)
-    out[keep] = True
-    return out.reshape(shape)
-
-
 def _image_and_structure_metrics(matrix, ks, models, data_rows, data_cols, metrics):
     m, n = len(data_rows), len(data_cols)
     nav_shape = tuple(matrix.signal.axes_manager.navigation_shape[::-1])
@@ -532,8 +522,10 @@ def _image_and_structure_metrics(matrix, ks, models, data_rows, data_cols, metri
 
     data_pattern = full(data_cols / m, matrix.keep_cols, matrix.n_cols, 0.0)
     data_image = full(data_rows, matrix.keep_rows, matrix.n_rows, 0.0)
-    keep_pattern = _kept_image(matrix.keep_cols, matrix.n_cols, sig_shape)
-    keep_image = _kept_image(matrix.keep_rows, matrix.n_rows, nav_shape)
+    # the fitted pixels and positions (flat masks in the data array's order)
+    sig_mask, nav_mask = matrix.sig_mask, matrix.nav_mask
+    keep_pattern = None if sig_mask is None else ~sig_mask.reshape(sig_shape)
+    keep_image = None if nav_mask is None else ~nav_mask.reshape(nav_shape)
     for k in ks:
         model = models[k]
         W = np.asarray(model["loadings"], np.float64)

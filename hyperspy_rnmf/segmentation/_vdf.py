@@ -354,8 +354,8 @@ def noise_map(first, second, low, high, floor=0.5):
         ``second`` None if the scan has a single position: nothing then
         tells noise from signal, and counts are assumed (gain 1, no additive
         noise; the pattern's own filtered energy gave a gain of 98.6 on
-        planted counts, and not even the direct beam was found). Non-finite pixels
-        (dead ones) are left out.
+        planted counts, and not even the direct beam was found). Non-finite
+        pixels (dead ones) are left out.
     low, high : float
         The Gaussian widths of :func:`dog_filter` (pixels).
     floor : float
@@ -381,32 +381,18 @@ def noise_map(first, second, low, high, floor=0.5):
     patterns = [np.asarray(first, dtype=np.float32)]
     if second is not None:
         patterns.append(np.asarray(second, dtype=np.float32))
-    difference = dog_filter(patterns[0], low, high)
-    if second is not None:
-        difference -= dog_filter(patterns[1], low, high)
     finite = [np.isfinite(p) for p in patterns]
     values = [
         p if f.all() else np.where(f, p, np.float32(0))
         for f, p in zip(finite, patterns, strict=True)
     ]
-    per_count = dog_cumulant(None, low, high, 2, shape=patterns[0].shape[-2:])
-    expected = sum(
-        np.einsum("nij,ij->n", v, per_count, dtype=np.float64) for v in values
-    )
-    energy = np.einsum("nij,nij->n", difference, difference, dtype=np.float64)
-    ok = expected > 0
-    gain = float(np.median(energy[ok] / expected[ok])) if ok.any() else 0.0
-
     counted = sum(f.sum(axis=0) for f in finite)
     mean = sum(v.sum(axis=0, dtype=np.float64) for v in values) / np.maximum(counted, 1)
     valid = None if counted.all() else (counted > 0).astype(np.float64)
-    additive = 0.0
-    if second is not None and gain > 0:
-        gain, additive = _counting_and_additive(
-            difference, energy, expected, gain, mean, low, high
-        )
-    elif second is None:
-        gain = 1.0  # one pattern: its own signal is no measure of noise; counts
+    unit = _weights_squared(mean.shape, low, high)
+    gain, additive = 1.0, 0.0  # one pattern: its own signal is no measure of noise
+    if second is not None:
+        gain, additive = _counting_and_additive(patterns, values, mean, unit, low, high)
     radius = max(1, int(np.ceil(3 * low)))
     disc = np.hypot(*np.mgrid[-radius : radius + 1, -radius : radius + 1]) <= radius
     background = np.clip(
@@ -416,9 +402,7 @@ def noise_map(first, second, low, high, floor=0.5):
     )
     second_cumulant = np.clip(dog_cumulant(background, low, high, 2), 0, None)
     third_cumulant = dog_cumulant(background, low, high, 3)
-    variance = gain * second_cumulant + additive * _weights_squared(
-        mean.shape, low, high
-    )
+    variance = gain * second_cumulant + additive * unit
     noise = np.sqrt(variance)
     with np.errstate(divide="ignore", invalid="ignore"):
         # the additive (read) noise is Gaussian: it adds no third cumulant
@@ -440,42 +424,52 @@ def _weights_squared(shape, low, high):
     return dog_cumulant(np.ones(shape), low, high, 2)
 
 
-def _counting_and_additive(difference, energy, expected, gain, mean, low, high):
+def _counting_and_additive(patterns, values, mean, unit, low, high):
     """Counting gain and additive variance of the raw pixels, from the
-    filtered differences of neighbouring patterns.
+    filtered differences of neighbouring patterns ``patterns = [first,
+    second]`` (``values``: the same with non-finite pixels set to 0;
+    ``unit``: :func:`_weights_squared`).
 
-    ``var(pixel) = gain * lambda + additive``: the counting term alone (the
-    median over the pairs of the energy per expected count, ``gain`` here)
+    The gain alone is the median over the pairs of the energy of the
+    filtered difference per expected count (see :func:`noise_map`).
+    ``var(pixel) = gain * lambda + additive``: the counting term alone
     takes read noise for counts, which a detector adds in dim regions as
     much as in bright ones (a film at 300 counts per pattern plus Gaussian
     read noise of 1: noise 2.4 times too low, twice as many noise peaks).
     The two terms differ in how they vary across the pattern: per pixel,
     the mean squared difference over the pairs is ``2 gain c2 + 2 additive
     c0``, with ``c2`` the filtered squared weights of the mean counts and
-    ``c0`` those of a constant (:func:`dog_cumulant`). Pairs across a
-    crystal's edge (energy over twice the median ratio) are left out, and
-    so are the pixels whose mean square is over twice the fit (spots
-    changing between neighbours); both terms are fitted non-negative.
-    Returns ``(gain, additive)``; ``additive`` is 0 when the fit finds none
-    (pure counts) and ``gain`` is then the median ratio as given.
+    ``c0`` those of a constant (``unit``). Pairs across a crystal's edge
+    (energy over twice the median ratio) are left out, and so are the
+    pixels whose mean square is over twice the fit (spots changing between
+    neighbours); both terms are fitted non-negative. Returns ``(gain,
+    additive)``; ``additive`` is 0 when the fit finds none (pure counts) and
+    ``gain`` is then the median ratio (0 without any count).
     """
     from scipy.optimize import nnls
 
+    difference = dog_filter(patterns[0], low, high) - dog_filter(patterns[1], low, high)
+    per_count = dog_cumulant(None, low, high, 2, shape=mean.shape)
+    expected = sum(
+        np.einsum("nij,ij->n", v, per_count, dtype=np.float64) for v in values
+    )
+    energy = np.einsum("nij,nij->n", difference, difference, dtype=np.float64)
+    ok = expected > 0
+    gain = float(np.median(energy[ok] / expected[ok])) if ok.any() else 0.0
     keep = energy <= 2.0 * gain * np.maximum(expected, 1e-300)
-    if keep.sum() < 8:
+    if gain <= 0 or keep.sum() < 8:
         return gain, 0.0
     mean_square = np.zeros(difference.shape[1:])
-    for d in difference[keep]:
-        mean_square += np.square(d, dtype=np.float64)
+    for i in np.flatnonzero(keep):  # (indexing with ``keep`` would copy them)
+        mean_square += np.square(difference[i], dtype=np.float64)
     mean_square = (mean_square / keep.sum()).ravel()
     basis = np.stack(
         [
             2.0 * np.clip(dog_cumulant(mean, low, high, 2), 0, None).ravel(),
-            2.0 * _weights_squared(mean.shape, low, high).ravel(),
+            2.0 * unit.ravel(),
         ],
         axis=1,
     )
-    pixels = np.ones(mean_square.size, dtype=bool)
     coefficients = np.array([gain, 0.0])
     for _ in range(3):
         fit = basis @ coefficients

@@ -425,17 +425,16 @@ def _neighbour_pairs(rows, cols, n_pairs):
     """Flat indices of up to ``n_pairs`` pairs of neighbouring probe positions
     spread over a ``rows`` x ``cols`` scan (along the rows, or along the
     columns of a one-column scan); ``second`` is None for a single position."""
-    if cols > 1:
+    if cols > 1:  # every position but the last of its scan row
         starts = np.arange(rows * (cols - 1))
         starts = starts // (cols - 1) * cols + starts % (cols - 1)
-        step = 1
-    elif rows > 1:
-        starts, step = np.arange(rows - 1), 1
+    elif rows > 1:  # one column: its flat index runs down the column
+        starts = np.arange(rows - 1)
     else:
         return np.zeros(1, dtype=np.int64), None
     n = min(n_pairs, len(starts))
     first = starts[np.unique(np.linspace(0, len(starts) - 1, n).astype(np.int64))]
-    return first, first + step
+    return first, first + 1
 
 
 def _lazy_peaks(data, low, high, threshold, show):
