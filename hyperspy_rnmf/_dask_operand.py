@@ -33,6 +33,7 @@ from hyperspy_rnmf._operand import (
     _with_ones,
     float_dtype,
     in_data_coordinates,
+    non_finite_allowed,
 )
 from hyperspy_rnmf._threads import single_blas_thread
 
@@ -55,16 +56,16 @@ def _prepare(block, local_rows, row_scale, cols, col_scale, dtype, n_sig):
 
 def _task_first_matmul(chunk, prep, rows, matrix, check_min):
     block = _prepare_shared(chunk, *prep)
-    with single_blas_thread():
+    with single_blas_thread(), non_finite_allowed():
         out = block @ matrix
-        return _block_stats(block, rows, out[:, -1], check_min), out
+    return _block_stats(block, rows, out[:, -1], check_min), out
 
 
 def _task_first_rmatmul(chunk, prep, rows, matrix, check_min):
     block = _prepare_shared(chunk, *prep)
-    with single_blas_thread():
+    with single_blas_thread(), non_finite_allowed():
         out = matrix[rows].T @ block
-        return _block_stats(block, rows, out[-1], check_min), out
+    return _block_stats(block, rows, out[-1], check_min), out
 
 
 def _task_matmul(chunk, prep, matrix):

@@ -78,6 +78,11 @@ WINDOW = 10
 #: (blow-ups of extrapolated steps measured: +18 % to +89 %).
 WORSE = 1e-3
 
+#: Relative error below which a fit counts as exact: there the error, computed
+#: as ``sqrt(|A|^2 - 2 <V, U^T A> + <U^T U, V V^T>)``, is round-off (about
+#: 1e-7 of ``|A|`` in float64), and its changes say nothing about progress.
+EXACT = 1e-6
+
 #: Plain HALS iterations before extrapolation starts. Extrapolating from the
 #: first iteration makes large early moves that can land in another basin
 #: (measured: 8 planted phases, 2028 x 34969: relative error 0.2336 with
@@ -136,7 +141,9 @@ def compressed_hals(
         found on the leverage sample, see :func:`sampled_hals`). Then the
         first ``PLAIN_ITER`` iterations may also stop as soon as one of them
         improves the error by less than ``tol / WINDOW`` (relative; the
-        average rate at which the window rule stops). Plain iterations
+        average rate at which the window rule stops), or as soon as the
+        error is below ``EXACT`` (1e-6) of ``|A|``, the round-off of an exact
+        fit, whose random changes would otherwise keep it going. Plain iterations
         decrease the error monotonically, so they need no window to see
         through extrapolation restarts, and a start that is already
         converged costs 2 iterations instead of ``WINDOW + 1``. A start that
@@ -226,7 +233,10 @@ def compressed_hals(
         if (
             warm
             and 2 <= n_iter <= PLAIN_ITER
-            and errors[-2] - errors[-1] <= tol / WINDOW * errors[-1]
+            and (
+                errors[-2] - errors[-1] <= tol / WINDOW * errors[-1]
+                or errors[-2] <= EXACT * np.sqrt(a_sq)
+            )
         ):
             converged = True
             break
@@ -242,7 +252,7 @@ def compressed_hals(
             # iterates scatter around the best by far more than ``tol``)
             worse = errors[-1] > min(before, recent) * (
                 1.0 + max(tol, WORSE)
-            ) + 1e-6 * np.sqrt(a_sq)
+            ) + EXACT * np.sqrt(a_sq)
             if before - recent <= tol * recent and not (falling or worse):
                 converged = True
                 break

@@ -95,6 +95,18 @@ def _rows_per_piece(n_cols, itemsize):
     return max(1, CACHE_BYTES // max(1, n_cols * itemsize))
 
 
+def non_finite_allowed():
+    """Silence NumPy's invalid-value warning for the checking passes.
+
+    The passes that check the data multiply it before the check looks at
+    the sums: NaN or inf in the data make NaN in the product (``inf * 0``),
+    which NumPy >= 2.4 reports as a ``RuntimeWarning`` in ``matmul``. The
+    check then raises an error naming the first bad entry, so the warning
+    would only add noise (or, with warnings as errors, hide that error).
+    """
+    return np.errstate(invalid="ignore")
+
+
 def _row_number(rows, local):
     """Row number of local row ``local``: ``rows`` is an offset or an index array."""
     if isinstance(rows, (int, np.integer)):
@@ -455,13 +467,15 @@ class NumpyOperand:
         matrix = _with_ones(matrix)
         whole = self._whole()
         if whole is not None:
-            out = whole @ matrix
+            with non_finite_allowed():
+                out = whole @ matrix
             stats = _block_stats(whole, 0, out[:, -1], self.check_min)
             return self._first(stats), np.ascontiguousarray(out[:, :-1])
         out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
 
         def product_and_stats(start, stop, block):
-            np.matmul(block, matrix, out=out[start:stop])  # rows of its own
+            with non_finite_allowed():
+                np.matmul(block, matrix, out=out[start:stop])  # rows of its own
             return _block_stats(block, start, out[start:stop, -1], self.check_min)
 
         stats = [part for _, _, part in self._map_blocks(product_and_stats)]
@@ -472,13 +486,15 @@ class NumpyOperand:
         matrix = _with_ones(matrix)
         whole = self._whole()
         if whole is not None:
-            out = matrix.T @ whole
+            with non_finite_allowed():
+                out = matrix.T @ whole
             stats = _block_stats(whole, 0, out[-1], self.check_min)
             return self._first(stats), np.ascontiguousarray(out[:-1].T)
         out = np.zeros((matrix.shape[1], self.shape[1]), dtype=self.dtype)
 
         def product_and_stats(start, stop, block):
-            part = matrix[start:stop].T @ block
+            with non_finite_allowed():
+                part = matrix[start:stop].T @ block
             return part, _block_stats(block, start, part[-1], self.check_min)
 
         stats = []

@@ -116,18 +116,30 @@ def test_sampled_hals_matches_the_plain_iteration(
     assert relative_error(tall_product[0].T, U2, V2) < 1e-3
 
 
-def test_budget_is_shared_between_the_two_stages(tall_sketch):
+def test_budget_is_shared_between_the_two_stages(tall_sketch, monkeypatch):
+    import hyperspy_rnmf._hals as hals
+
     Q, B, (U0, V0), _ = tall_sketch
-    # unbounded: 37 iterations on the sample, then 13 on all rows
-    for max_iter in (5, 45):  # the budget ends in the first or second stage
+    stages = []
+
+    def counting(*args, **kwargs):
+        result = compressed_hals(*args, **kwargs)
+        stages.append(result[2])
+        return result
+
+    monkeypatch.setattr(hals, "compressed_hals", counting)
+    unbounded = sampled_hals(
+        Q, B, U0, V0, rng=np.random.RandomState(0), max_iter=2000, **OPTIONS
+    )
+    n_sample, n_all = stages  # e.g. 37 on the sample, then 8-13 on all rows
+    assert unbounded[2:] == (n_sample + n_all, True) and n_all >= 2
+    # the budget ends in the first or in the second stage
+    for max_iter in (n_sample - 2, n_sample + n_all - 1):
         U, V, n_iter, converged = sampled_hals(
             Q, B, U0, V0, rng=np.random.RandomState(0), max_iter=max_iter, **OPTIONS
         )
         assert n_iter == max_iter and not converged
         assert U.shape == (20_000, 3) and np.all(U >= 0)
-    assert sampled_hals(
-        Q, B, U0, V0, rng=np.random.RandomState(0), max_iter=2000, **OPTIONS
-    )[2:] == (50, True)
 
 
 def test_warm_start_that_is_converged_stops_after_two_iterations(tall_sketch):
@@ -137,7 +149,9 @@ def test_warm_start_that_is_converged_stops_after_two_iterations(tall_sketch):
     warm = compressed_hals(Q, B, U, V, max_iter=2000, warm=True, **OPTIONS)
     cold = compressed_hals(Q, B, U, V, max_iter=2000, **OPTIONS)
     assert warm[2:] == (2, True)
-    assert cold[2:] == (WINDOW + 1, True)
+    # the window rule needs at least WINDOW + 1 (more while round-off of this
+    # exact product still lowers the error: 11 or 16 with different BLAS)
+    assert cold[3] and cold[2] >= WINDOW + 1
 
 
 def test_warm_exit_does_not_cut_a_fit_that_still_improves(tall_sketch):
