@@ -31,6 +31,8 @@ J. Kieffer and D. Karkoulis, J. Phys.: Conf. Ser. 425 (2013) 202012.
 
 import numpy as np
 
+from hyperspy_rnmf._beam import direct_beam
+
 __all__ = [
     "electron_wavelength",
     "find_direct_beam",
@@ -63,40 +65,27 @@ def electron_wavelength(beam_energy):
     )
 
 
-def find_direct_beam(image, sigma=2.0):
-    """Centre ``(x, y)`` (pixels) of the brightest blob, the direct beam.
+def find_direct_beam(image):
+    """Centre ``(x, y)`` (pixels) of the direct beam, the brightest blob.
 
-    The image is smoothed with a Gaussian of ``sigma`` pixels; the centre is
-    the intensity-weighted centroid of the pixels above half maximum (over the
-    local median) within a window around the maximum.
+    The centroid of the beam's half-maximum region above the local halo, as
+    found by :func:`hyperspy_rnmf._beam.direct_beam` (shared with the
+    segmentation): Gaussian beams and the discs of convergent probes alike.
 
     Parameters
     ----------
     image : numpy.ndarray
-        2D pattern (for example the mean over all probe positions).
-    sigma : float
-        Smoothing in pixels.
+        2D pattern (for example the mean over all probe positions); NaN and
+        inf pixels count as zero.
 
     Returns
     -------
     (float, float)
         ``x`` (column) and ``y`` (row) of the centre, in pixels.
     """
-    from scipy import ndimage
-
-    image = np.nan_to_num(np.asarray(image, dtype=np.float64))
-    smooth = ndimage.gaussian_filter(image, sigma)
-    y0, x0 = np.unravel_index(np.argmax(smooth), smooth.shape)
-    half = max(3, min(image.shape) // 16)
-    ys = slice(max(0, y0 - half), y0 + half + 1)
-    xs = slice(max(0, x0 - half), x0 + half + 1)
-    window = smooth[ys, xs]
-    floor = np.median(window)
-    weights = np.clip(window - floor - 0.5 * (window.max() - floor), 0, None)
-    if weights.sum() <= 0:
-        return float(x0), float(y0)
-    cy, cx = ndimage.center_of_mass(weights)
-    return float(cx + xs.start), float(cy + ys.start)
+    image = np.nan_to_num(np.asarray(image, dtype=np.float64), posinf=0.0, neginf=0.0)
+    (row, column), _ = direct_beam(image)
+    return column, row
 
 
 def disc_mask(shape, center, radius):

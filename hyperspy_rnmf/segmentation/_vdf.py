@@ -11,18 +11,23 @@ HyperSpy-facing module converts to and from calibrated units.
 
 import numpy as np
 
+from hyperspy_rnmf._beam import direct_beam
+
 
 # ------------------------------------------------------------ spot size
 def describe_mean_pattern(mean):
     """Direct beam and Bragg spot size from the mean pattern of a scan.
 
-    The mean pattern contains every spot of every crystal. Direct beam: its
-    slowly varying background (a Gaussian of 1/8 of the pattern size) is
-    removed and the brightest local maximum is the beam, its width from the
-    curvature of the logarithm of its three central pixels along each axis
-    (``ln f(-1) - 2 ln f(0) + ln f(1) = -1 / sigma**2``). Single-pixel maxima
-    (hot pixels: the median of their 3 x 3 neighbourhood is below 10 % of
-    their value) are neither beam nor spot.
+    The mean pattern contains every spot of every crystal. Single-pixel
+    maxima (hot pixels: the median of their 3 x 3 neighbourhood is below 10 %
+    of their value, once the slowly varying background, a Gaussian of 1/8 of
+    the pattern size, is removed) are neither beam nor spot: they are
+    replaced by that median. Direct beam: the brightest blob, its centre and
+    width from its half-maximum region (:func:`~hyperspy_rnmf._beam.direct_beam`):
+    a Gaussian beam gets its ``sigma``, a disc of radius ``R`` (a convergent probe)
+    ``0.85 R``. On planted beams (Gaussians of 1-4 px, discs of 3-10 px,
+    20 000 counts per pattern) the centre is within 0.1 px and the width
+    within 10 % of that.
 
     Spots: maxima over position and scale of the scale-normalised Laplacian
     of Gaussian (:func:`_scale_space_spots`), so that wide or weak spots are
@@ -75,22 +80,15 @@ def describe_mean_pattern(mean):
     local &= support >= 0.1 * high
     if not local.any():
         return result
-    rows, cols = np.nonzero(local)
-    first = int(np.argmax(high[rows, cols]))
-    rows, cols = rows[first : first + 1], cols[first : first + 1]
-    width = _log_curvature_sigma(high, rows, cols)[0]
-    beam_sigma = width if np.isfinite(width) else 1.0
-    result.update(
-        beam_centre=_centroid(high, (rows[0], cols[0]), max(2.0, 2 * beam_sigma)),
-        beam_sigma=float(beam_sigma),
-    )
-    # spots: maxima of the scale-normalised Laplacian of Gaussian over
-    # position and scale, hot pixels (isolated maxima) replaced by their 3 x 3
-    # median first; the width of each is then fitted on the mean pattern
+    # hot pixels (isolated maxima) replaced by their 3 x 3 median
     hot = (ndi.maximum_filter(high, size=3, mode="constant") == high) & (
         support < 0.1 * high
     )
     clean = np.where(hot, ndi.median_filter(mean, size=3, mode="nearest"), mean)
+    centre, beam_sigma = direct_beam(clean)
+    result.update(beam_centre=centre, beam_sigma=beam_sigma)
+    # spots: maxima of the scale-normalised Laplacian of Gaussian over
+    # position and scale; the width of each is then fitted on the mean pattern
     beam_radius = 3.0 * beam_sigma + 1.0
     centres, scales = _scale_space_spots(clean, result["beam_centre"], beam_radius)
     if len(centres):
@@ -256,32 +254,6 @@ def _fit_one_spot(image, mine, centre, sigma):
     if not (fit.success and amplitude > 0 and width > 0.25):
         return None
     return (centre[0] + dy, centre[1] + dx), width, bool(width <= h / 2.5)
-
-
-def _log_curvature_sigma(image, rows, cols):
-    """Gaussian width at local maxima from the log-curvature along each axis
-    (NaN where a neighbour is not positive)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log = np.log(np.where(image > 0, image, np.nan))
-        c = log[rows, cols]
-        curv_y = log[rows - 1, cols] - 2 * c + log[rows + 1, cols]
-        curv_x = log[rows, cols - 1] - 2 * c + log[rows, cols + 1]
-        var = 0.5 * (-1 / curv_y - 1 / curv_x)
-        sigma = np.sqrt(np.where((curv_y < 0) & (curv_x < 0) & (var > 0), var, np.nan))
-    return np.clip(sigma, 0.3, None)
-
-
-def _centroid(image, centre, radius):
-    r0, c0 = int(round(centre[0])), int(round(centre[1]))
-    r = int(np.ceil(radius))
-    rows = slice(max(r0 - r, 0), min(r0 + r + 1, image.shape[0]))
-    cols = slice(max(c0 - r, 0), min(c0 + r + 1, image.shape[1]))
-    window = image[rows, cols]
-    total = window.sum()
-    if not total > 0:
-        return (float(r0), float(c0))
-    yy, xx = np.mgrid[rows, cols]
-    return (float((yy * window).sum() / total), float((xx * window).sum() / total))
 
 
 # ------------------------------------------------------ filtering, peaks

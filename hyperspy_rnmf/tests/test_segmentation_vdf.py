@@ -120,6 +120,59 @@ def test_spot_size_of_separated_spots_over_sizes_and_doses(spot_sigma, counts, d
     assert lazy["spot_sigma_px"] == pytest.approx(est["spot_sigma_px"], rel=1e-6)
 
 
+def _beam_and_ring(beam, counts=20000.0, size=96):
+    """A crystal's 12 spots (sigma 1.5 px, 32 px from the centre) around a
+    direct beam ``beam(r)`` centred at (47.6, 48.3), over a film halo;
+    Poisson counts, 3 x 3 probe positions: known beam centre and shape."""
+    import hyperspy.api as hs
+
+    rng = np.random.default_rng(5)
+    ky, kx = np.mgrid[0:size, 0:size] - np.array([47.6, 48.3])[:, None, None]
+    angles = np.linspace(0, 2 * np.pi, 13)[:-1]
+    spots = sum(
+        np.exp(
+            -0.5 * ((ky - 32 * np.sin(a)) ** 2 + (kx - 32 * np.cos(a)) ** 2) / 1.5**2
+        )
+        for a in angles
+    )
+    beam = beam(np.hypot(ky, kx))
+    halo = np.exp(-np.hypot(ky, kx) / 15)
+    pattern = (
+        0.5 * beam / beam.sum() + 0.3 * spots / spots.sum() + 0.2 * halo / halo.sum()
+    )
+    return hs.signals.Signal2D(
+        rng.poisson(counts * np.broadcast_to(pattern, (3, 3) + pattern.shape))
+    )
+
+
+@pytest.mark.parametrize("radius", [3.0, 6.0, 10.0])
+def test_a_disc_shaped_direct_beam_is_centred_and_covered(radius):
+    """A convergent probe makes a disc, not a Gaussian: its flat top gave the
+    old log-curvature width noise, and the centroid started from a random
+    pixel of the top (2.6-4.3 px off for a 10 px disc)."""
+    from scipy.special import erfc
+
+    s = _beam_and_ring(lambda r: erfc((r - radius) / (0.7 * np.sqrt(2))))
+    est = estimate_vdf_parameters(s)
+    np.testing.assert_allclose(est["beam_centre_px"], (47.6, 48.3), atol=0.1)
+    # a disc of radius R has the half-maximum area of a Gaussian of 0.85 R
+    assert est["beam_sigma_px"] == pytest.approx(
+        radius / np.sqrt(2 * np.log(2)), rel=0.12
+    )
+    # the disc (with its edge) is dropped, the spots 32 px out are kept
+    assert radius + 1.5 < est["min_magnitude_px"] < 32 - 2
+    assert est["spot_sigma_px"] == pytest.approx(1.5, rel=0.05)
+    assert est["n_spots_measured"] == 12
+
+
+@pytest.mark.parametrize("sigma", [1.0, 2.0, 4.0])
+def test_a_gaussian_direct_beam_gets_its_width(sigma):
+    s = _beam_and_ring(lambda r: np.exp(-0.5 * r**2 / sigma**2))
+    est = estimate_vdf_parameters(s)
+    np.testing.assert_allclose(est["beam_centre_px"], (47.6, 48.3), atol=0.1)
+    assert est["beam_sigma_px"] == pytest.approx(sigma, rel=0.12)
+
+
 def _filtered_noise(noisy, clean, sigma):
     """Standard deviation over the scan of the filtered noise at every pixel
     (the planted expectation known), and its median over the pattern."""
