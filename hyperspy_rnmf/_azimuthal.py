@@ -31,7 +31,7 @@ J. Kieffer and D. Karkoulis, J. Phys.: Conf. Ser. 425 (2013) 202012.
 
 import numpy as np
 
-from hyperspy_rnmf._beam import direct_beam
+from hyperspy_rnmf._beam import direct_beam, without_hot_pixels
 
 __all__ = [
     "electron_wavelength",
@@ -65,26 +65,42 @@ def electron_wavelength(beam_energy):
     )
 
 
-def find_direct_beam(image):
+def find_direct_beam(image, mask=None):
     """Centre ``(x, y)`` (pixels) of the direct beam, the brightest blob.
 
-    The centroid of the beam's half-maximum region above the local halo, as
-    found by :func:`hyperspy_rnmf._beam.direct_beam` (shared with the
-    segmentation): Gaussian beams and the discs of convergent probes alike.
+    Hot pixels (isolated maxima) are replaced by their 3 x 3 median, then the
+    beam is found by :func:`hyperspy_rnmf._beam.direct_beam` (shared with
+    the segmentation): the centroid of its half-maximum region above the
+    local halo, for Gaussian beams and the discs of convergent probes alike.
 
     Parameters
     ----------
     image : numpy.ndarray
         2D pattern (for example the mean over all probe positions); NaN and
-        inf pixels count as zero.
+        inf pixels are left out.
+    mask : numpy.ndarray of bool, optional
+        True for pixels to leave out (hot or dead pixels, a beam stop).
 
     Returns
     -------
     (float, float)
         ``x`` (column) and ``y`` (row) of the centre, in pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` has no positive finite value outside ``mask`` and its
+        hot pixels.
     """
-    image = np.nan_to_num(np.asarray(image, dtype=np.float64), posinf=0.0, neginf=0.0)
-    (row, column), _ = direct_beam(image)
+    image = np.asarray(image, dtype=np.float64)
+    usable = np.isfinite(image) & (True if mask is None else ~np.asarray(mask, bool))
+    clean = without_hot_pixels(np.where(usable, image, 0.0))
+    if not (clean[usable] > 0).any():
+        raise ValueError(
+            "No direct beam: the mean pattern has no counts (outside the mask "
+            "and hot pixels). Pass `center`=(x, y) in pixels."
+        )
+    (row, column), _ = direct_beam(clean, None if usable.all() else ~usable)
     return column, row
 
 

@@ -90,10 +90,14 @@ def _task_products(chunk, prep, rows, components, with_stats, check_min, need_no
     block = _prepare_shared(chunk, *prep)
     with single_blas_thread():
         if with_stats:
-            stats = _block_stats(block, rows, block.sum(axis=1), check_min)
+            with non_finite_allowed():
+                sums = block.sum(axis=1)
+            stats = _block_stats(block, rows, sums, check_min)
             if not stats.finite:
                 return stats, None, 0.0
-            return stats, (block @ components.T).astype(np.float64), stats.sum_squares
+            with non_finite_allowed():  # too large: rejected by the caller
+                rhs = (block @ components.T).astype(np.float64)
+            return stats, rhs, stats.sum_squares
         if need_norm:
             return (None,) + _block_products(block, components)
         return None, (block @ components.T).astype(np.float64), 0.0
@@ -140,10 +144,17 @@ def _add_nested(a, b):
     return a + b
 
 
-def _tree_sum(parts):
+def _add_unchecked(a, b):
+    """:func:`_add_nested` of the products of a checking pass, which may
+    overflow or hold NaN before the check reports it."""
+    with non_finite_allowed():
+        return _add_nested(a, b)
+
+
+def _tree_sum(parts, checking=False):
     from dask import delayed
 
-    add = delayed(_add_nested, pure=True)
+    add = delayed(_add_unchecked if checking else _add_nested, pure=True)
     while len(parts) > 1:
         pairs = [add(a, b) for a, b in zip(parts[::2], parts[1::2], strict=False)]
         parts = pairs + ([parts[-1]] if len(parts) % 2 else [])
@@ -328,7 +339,7 @@ class DaskOperand:
             task(c, p, rows, matrix, self.check_min) for rows, c, p in self._blocks()
         ]
         stats = [p[0] for p in parts]
-        total = _tree_sum([p[1] for p in parts])
+        total = _tree_sum([p[1] for p in parts], checking=True)
         *stats, total = self._compute(*stats, total)
         return self._first(stats), np.ascontiguousarray(total[:-1].T)
 

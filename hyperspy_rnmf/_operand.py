@@ -96,15 +96,18 @@ def _rows_per_piece(n_cols, itemsize):
 
 
 def non_finite_allowed():
-    """Silence NumPy's invalid-value warning for the checking passes.
+    """Silence NumPy's invalid-value and overflow warnings for the checking
+    passes.
 
-    The passes that check the data multiply it before the check looks at
-    the sums: NaN or inf in the data make NaN in the product (``inf * 0``),
+    The passes that check the data multiply and sum it before the check
+    looks at the results: NaN or inf in the data make NaN in the product
+    (``inf * 0``), and float32 values near its maximum (3.4e38) overflow,
     which NumPy >= 2.4 reports as a ``RuntimeWarning`` in ``matmul``. The
-    check then raises an error naming the first bad entry, so the warning
-    would only add noise (or, with warnings as errors, hide that error).
+    check then raises an error naming the first bad entry, or saying that
+    the values are too large, so the warning would only add noise (or, with
+    warnings as errors, hide that error).
     """
-    return np.errstate(invalid="ignore")
+    return np.errstate(invalid="ignore", over="ignore")
 
 
 def _row_number(rows, local):
@@ -554,11 +557,14 @@ class NumpyOperand:
             if with_stats:  # in order, stopping at the first non-finite block
                 parts = []
                 for start, stop, block in self._blocks():
-                    part = _block_stats(block, start, block.sum(axis=1), self.check_min)
+                    with non_finite_allowed():
+                        sums = block.sum(axis=1)
+                    part = _block_stats(block, start, sums, self.check_min)
                     parts.append(part)
                     if not part.finite:
                         break
-                    rhs[start:stop] = block @ components.T
+                    with non_finite_allowed():  # too large: rejected below
+                        rhs[start:stop] = block @ components.T
                     norm += part.sum_squares
                 stats = self._located(parts)
                 if stats.rejects():

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from hyperspy_rnmf import _azimuthal
+from hyperspy_rnmf._beam import mean_pattern
 from hyperspy_rnmf._validation import (
     check_pattern_mask,
     check_results_fit,
@@ -189,14 +190,16 @@ def integrate_azimuthal(
             correct_solid_angle=False,
         )
 
-    # -- centre
-    center, center_rule = _center(signal, center, lazy)
-    record.update(center_x=center[0], center_y=center[1], center_rule=center_rule)
-
-    # -- mask
+    # -- centre (the user's mask, e.g. a hot pixel, is left out of its search)
     full_mask = np.zeros(shape, dtype=bool)
     if mask is not None:
         full_mask |= check_pattern_mask(mask, "mask", shape, "True = excluded")
+        if full_mask.all():
+            raise ValueError("`mask` excludes every pixel.")
+    center, center_rule = _center(signal, center, full_mask, show_progressbar)
+    record.update(center_x=center[0], center_y=center[1], center_rule=center_rule)
+
+    # -- mask
     if direct_beam_radius is not None:
         radius = _real(
             "direct_beam_radius", direct_beam_radius, "a non-negative number (pixels)"
@@ -456,7 +459,7 @@ def _reciprocal_calibration(signal, reciprocal_pixel_size, convention):
     )
 
 
-def _center(signal, center, lazy):
+def _center(signal, center, mask, show_progressbar):
     shape = signal.data.shape[-2:]
     if center is None:
         x_axis, y_axis = signal.axes_manager.signal_axes
@@ -484,14 +487,9 @@ def _center(signal, center, lazy):
             raise ValueError(
                 f"`center` must be (x, y) in pixels or 'direct_beam', got {center!r}."
             )
-        data = signal.data.reshape((-1,) + tuple(shape))
-        if lazy:
-            mean = np.asarray(data.mean(axis=0).compute())
-        else:
-            mean = np.asarray(data, dtype=np.float64).mean(axis=0)
-        return _azimuthal.find_direct_beam(
-            mean
-        ), "direct beam centroid of the mean pattern"
+        mean = mean_pattern(signal.data, _progress(show_progressbar))
+        found = _azimuthal.find_direct_beam(mean, mask if mask.any() else None)
+        return found, "direct beam centroid of the mean pattern"
     try:
         cx, cy = (float(v) for v in center)
     except (TypeError, ValueError):

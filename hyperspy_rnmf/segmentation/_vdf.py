@@ -11,7 +11,7 @@ HyperSpy-facing module converts to and from calibrated units.
 
 import numpy as np
 
-from hyperspy_rnmf._beam import direct_beam
+from hyperspy_rnmf._beam import direct_beam, hot_pixels
 
 
 # ------------------------------------------------------------ spot size
@@ -58,9 +58,7 @@ def describe_mean_pattern(mean):
     from scipy import ndimage as ndi
 
     mean = np.nan_to_num(np.asarray(mean, dtype=np.float64))
-    size = min(mean.shape)
-    background = ndi.gaussian_filter(mean, max(size / 8, 2.0), mode="nearest")
-    high = np.clip(mean - background, 0, None)
+    hot, high, support = hot_pixels(mean)
     beam = np.unravel_index(np.argmax(high), high.shape)
     result = {
         "beam_centre": (float(beam[0]), float(beam[1])),
@@ -71,19 +69,14 @@ def describe_mean_pattern(mean):
     }
     if not high.max() > 0:
         return result
+    # a blob, not a hot pixel: the median of its 3 x 3 neighbourhood is at
+    # least 10 % of its peak; a hot pixel was taken for the direct beam and
+    # the beam for a wide spot
     local = (ndi.maximum_filter(high, size=3, mode="constant") == high) & (high > 0)
     local[[0, -1], :] = local[:, [0, -1]] = False
-    # a blob, not a hot pixel: the median of its 3 x 3 neighbourhood is at
-    # least 10 % of its peak (a Gaussian spot of 0.9 px: about 50 %); a hot
-    # pixel was taken for the direct beam and the beam for a wide spot
-    support = ndi.median_filter(high, size=3, mode="nearest")
-    local &= support >= 0.1 * high
-    if not local.any():
+    if not (local & (support >= 0.1 * high)).any():
         return result
-    # hot pixels (isolated maxima) replaced by their 3 x 3 median
-    hot = (ndi.maximum_filter(high, size=3, mode="constant") == high) & (
-        support < 0.1 * high
-    )
+    # hot pixels replaced by their 3 x 3 median
     clean = np.where(hot, ndi.median_filter(mean, size=3, mode="nearest"), mean)
     centre, beam_sigma = direct_beam(clean)
     result.update(beam_centre=centre, beam_sigma=beam_sigma)
@@ -257,17 +250,20 @@ def _fit_one_spot(image, mine, centre, sigma):
 
 
 # ------------------------------------------------------ filtering, peaks
-def dog_filter(stack, low, high):
+def dog_filter(stack, low, high, missing=None):
     """Difference of Gaussians over the last two axes (float32).
 
     NaN or inf pixels (dead pixels after a flat field) are left out of the
     smoothing of their pattern and get 0 (never a peak): blurred as they are,
     one NaN pixel made a third of every pattern NaN and hid the crystals
-    whose spots fell there.
+    whose spots fell there. So are the pixels of ``missing`` (a
+    pattern-shaped mask, e.g. hot pixels) in every pattern.
     """
     stack = np.asarray(stack, dtype=np.float32)
     lead = (0.0,) * (stack.ndim - 2)
     finite = np.isfinite(stack)
+    if missing is not None:
+        finite &= ~missing
     if finite.all():
         return _smooth(stack, lead + (low, low)) - _smooth(stack, lead + (high, high))
     clean = np.where(finite, stack, np.float32(0))

@@ -6,6 +6,7 @@ See :mod:`hyperspy_rnmf.segmentation.vdf_route` for the whole route.
 
 import numpy as np
 
+from hyperspy_rnmf._beam import hot_pixels, mean_pattern
 from hyperspy_rnmf.segmentation import _vdf
 from hyperspy_rnmf.segmentation._common import (
     axes_of,
@@ -14,7 +15,6 @@ from hyperspy_rnmf.segmentation._common import (
     check_scan_signal,
     dask_progress,
     is_lazy,
-    navigation_weighted_sums,
     progress,
     show_progress,
     to_python,
@@ -143,8 +143,7 @@ def estimate_vdf_parameters(signal, *, show_progressbar=None):
     check_scan_signal(signal)
     calibration = _Calibration(signal)
     show = show_progress(show_progressbar)
-    mask = np.ones((1,) + signal.data.shape[:2], dtype=bool)
-    mean = navigation_weighted_sums(signal, mask, show)[0] / mask.sum()
+    mean = mean_pattern(signal.data, show)  # NaN, inf left out
     described = _vdf.describe_mean_pattern(mean)
     spot = described["spot_sigma"]
     beam_sigma = described["beam_sigma"]
@@ -328,7 +327,9 @@ def find_diffraction_peaks(
     few percent of the true noise from 100 to 10^5 counts per pattern, also
     with Gaussian read noise (300 counts per pattern plus read noise of
     sigma 0.3 or 1 count: within 1 %; the counting term alone was 2.4 times
-    low). ``parameters`` records ``noise_gain`` and ``noise_additive``. One
+    low). ``parameters`` records ``noise_gain`` and ``noise_additive``. Hot
+    pixels brighter than the direct beam in the mean of that sample are left
+    out like dead pixels (``hot_pixels_left_out``, (row, column) each). One
     pass over the data; lazy data are processed chunk by chunk.
 
     Parameters
@@ -371,6 +372,9 @@ def find_diffraction_peaks(
         picked = np.asarray(data.vindex[r_idx, c_idx].compute())
     else:
         picked = np.asarray(data[r_idx, c_idx])
+    hot = _outshining_hot_pixels(picked)
+    if hot is not None:  # left out like dead pixels, here and in every pattern
+        picked = np.where(hot, np.nan, picked.astype(np.float32, copy=False))
     n_pairs = len(first)
     noise, skew, gain, additive = _vdf.noise_map(
         picked[:n_pairs], None if second is None else picked[n_pairs:], low, high
@@ -378,12 +382,12 @@ def find_diffraction_peaks(
     threshold = _vdf.peak_threshold(noise, skew, n_sigma)
 
     if is_lazy(signal):
-        probe, pixels, value = _lazy_peaks(data, low, high, threshold, show)
+        probe, pixels, value = _lazy_peaks(data, low, high, threshold, show, hot)
     else:
         parts = []
         step = max(1, 2**21 // max(1, int(np.prod(data.shape[1:]))))
         for start in progress(range(0, rows, step), show, desc="peaks"):
-            block = _vdf.dog_filter(data[start : start + step], low, high)
+            block = _vdf.dog_filter(data[start : start + step], low, high, hot)
             index, pos, val = _vdf.find_peaks_block(block, threshold)
             index[:, 0] += start
             parts.append((index, pos, val))
@@ -399,6 +403,7 @@ def find_diffraction_peaks(
         "noise_gain": gain,
         "noise_additive": additive,
         "n_noise_patterns": int(len(sampled)),
+        "hot_pixels_left_out": [] if hot is None else np.argwhere(hot).tolist(),
         "units": calibration.units if calibration.calibrated else "px",
     }
     if estimated is not None:
@@ -437,7 +442,26 @@ def _neighbour_pairs(rows, cols, n_pairs):
     return first, first + 1
 
 
-def _lazy_peaks(data, low, high, threshold, show):
+def _outshining_hot_pixels(patterns):
+    """Hot pixels brighter than anything else in the mean of ``patterns`` (a
+    mask, or None): isolated maxima (:func:`hyperspy_rnmf._beam.hot_pixels`)
+    above the direct beam's peak, which no Bragg spot of a sampled pattern
+    reaches. One such pixel (a stuck pixel at 60 000 counts) set the noise
+    gain, fitted to the filtered differences of neighbouring patterns, to a
+    sixth, and the noise peaks it let through merged two planted crystals;
+    dimmer hot pixels did no harm and are kept (isolated maxima can be sharp
+    spots of low-count patterns)."""
+    total = np.nansum(patterns, axis=0, dtype=np.float64)
+    count = np.isfinite(patterns).sum(axis=0) if patterns.dtype.kind == "f" else 1
+    mean = total / np.maximum(count, 1)  # NaN, inf left out (0 if never finite)
+    hot = hot_pixels(mean)[0]
+    if not hot.any() or hot.all():
+        return None
+    hot &= mean > mean[~hot].max()
+    return hot if hot.any() else None
+
+
+def _lazy_peaks(data, low, high, threshold, show, missing=None):
     import itertools
 
     import dask
@@ -449,7 +473,7 @@ def _lazy_peaks(data, low, high, threshold, show):
 
     def peaks_of(block, r0, c0):
         index, pos, val = _vdf.find_peaks_block(
-            _vdf.dog_filter(block, low, high), threshold
+            _vdf.dog_filter(block, low, high, missing), threshold
         )
         return index + np.array([r0, c0]), pos, val
 

@@ -285,6 +285,7 @@ def segment_vdf(
         "background_sigma_px": peaks.parameters["background_sigma_px"],
         "n_sigma": peaks.parameters["n_sigma"],
         "noise_median": peaks.parameters["noise_median"],
+        "hot_pixels_left_out": peaks.parameters["hot_pixels_left_out"],
         "eps": vectors.parameters["eps"],
         "eps_px": vectors.parameters["eps_px"],
         "min_samples": vectors.parameters["min_samples"],

@@ -178,11 +178,74 @@ def test_the_centre_of_a_disc_shaped_beam(radius):
     np.testing.assert_allclose(find_direct_beam(noisy), CENTER, atol=0.05)
 
 
-def test_direct_beam_of_a_pattern_without_any_counts():
-    assert np.all(np.isfinite(find_direct_beam(np.zeros(SHAPE))))
-    hot = np.zeros(SHAPE)
-    hot[3, 100] = 1.0
-    np.testing.assert_allclose(find_direct_beam(hot), (100, 3), atol=0.01)
+def test_a_hot_pixel_is_not_the_direct_beam():
+    """A stuck pixel brighter than the beam (common on counting detectors)
+    was taken for the beam, even when the user masked it: the centre was
+    searched before the mask was applied."""
+    y, x = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    beam = 1000 * np.exp(-0.5 * np.hypot(x - CENTER[0], y - CENTER[1]) ** 2 / 2**2)
+    clean = beam + ring(30, amplitude=20) + 5
+    data = np.random.default_rng(1).poisson(np.broadcast_to(clean, (3, 4) + SHAPE))
+    data = data.astype(np.float32)
+    data[..., 10, 100] = 60_000
+    np.testing.assert_allclose(
+        find_direct_beam(data.mean(axis=(0, 1))), CENTER, atol=0.05
+    )
+    mask = np.zeros(SHAPE, bool)
+    mask[10, 100] = True
+    for m in (None, mask):
+        for s in (hs.signals.Signal2D(data), hs.signals.Signal2D(data).as_lazy()):
+            iq = integrate_azimuthal(
+                s, reciprocal_pixel_size=0.01, convention="q", mask=m
+            )
+            record = iq.metadata.Signal.ePDF.integration
+            np.testing.assert_allclose(
+                [record.center_x, record.center_y], CENTER, atol=0.05
+            )
+
+
+def test_a_nan_frame_does_not_hide_the_direct_beam():
+    """One dropped frame stored as NaN made the mean pattern NaN everywhere,
+    and the centre came out at (0, 0) without a word."""
+    y, x = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    beam = 1000 * np.exp(-0.5 * np.hypot(x - CENTER[0], y - CENTER[1]) ** 2 / 2**2)
+    data = np.broadcast_to(beam + ring(30, amplitude=20) + 5, (3, 4) + SHAPE).copy()
+    data[1, 2] = np.nan
+    data[..., 40:43, 60:63] = np.nan  # and dead pixels on the beam in every frame
+    for s in (hs.signals.Signal2D(data), hs.signals.Signal2D(data).as_lazy()):
+        record = integrate_azimuthal(
+            s, reciprocal_pixel_size=0.01, convention="q"
+        ).metadata.Signal.ePDF.integration
+        np.testing.assert_allclose([record.center_x, record.center_y], CENTER, atol=0.3)
+
+
+@pytest.mark.parametrize("hot", [False, True])
+def test_no_direct_beam_in_a_pattern_without_counts(hot):
+    image = np.zeros(SHAPE)
+    if hot:
+        image[3, 100] = 1e4  # a hot pixel alone is no beam
+    with pytest.raises(
+        ValueError, match="No direct beam: the mean pattern has no counts"
+    ):
+        find_direct_beam(image)
+    data = np.broadcast_to(image, (2, 2) + SHAPE)
+    with pytest.raises(ValueError, match="Pass `center`"):
+        integrate_azimuthal(
+            hs.signals.Signal2D(data), reciprocal_pixel_size=0.01, convention="q"
+        )
+
+
+@pytest.mark.parametrize("slope", [4.0, 8.0, 12.0, 40.0])
+def test_a_strong_background_gradient_does_not_beat_the_beam(slope):
+    """A diffuse ramp rising to 0.5-4.8 x the beam's peak across the
+    pattern: from 1.4 x the centre was tens of pixels off (the ramp won, or
+    the beam's half-maximum region ran into it) until the slowly varying
+    background was taken off."""
+    y, x = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    beam = 1000 * np.exp(-0.5 * np.hypot(x - CENTER[0], y - CENTER[1]) ** 2 / 2**2)
+    image = beam + slope * x + ring(30, amplitude=20)
+    image = np.random.default_rng(2).poisson(image * 10) / 10
+    np.testing.assert_allclose(find_direct_beam(image), CENTER, atol=0.2)
 
 
 def test_beam_centre_off_the_detector():

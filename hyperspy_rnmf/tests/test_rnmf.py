@@ -133,6 +133,21 @@ def test_values_out_of_range_of_the_working_precision_raise(scale, dtype, match)
         RandomizedNMF(2, random_state=0).fit((X * scale).astype(dtype))
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_values_near_the_float32_maximum_raise_without_numpy_warnings(lazy):
+    """Near 3.4e38 the products of the checking passes overflow; NumPy 2.4
+    reports that as a RuntimeWarning in matmul, which (with warnings as
+    errors, as here) replaced our error."""
+    X, _, _ = separable_product(50, 60, 2, random_state=0)
+    big = (X / X.max() * 3e38).astype(np.float32)
+    data = da.from_array(big, chunks=(20, 60)) if lazy else big
+    with pytest.raises(ValueError, match=r"too large .* \(float32 goes up to"):
+        RandomizedNMF(2, random_state=0).fit(data)
+    model = RandomizedNMF(2, random_state=0).fit(X.astype(np.float32))
+    with pytest.raises(ValueError, match=r"too large .* \(float32 goes up to"):
+        model.transform(data)
+
+
 def test_input_not_modified():
     X, _, _ = separable_product(100, 120, 3, random_state=5)
     X32 = X.astype(np.float32)

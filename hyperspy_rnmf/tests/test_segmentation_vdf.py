@@ -311,6 +311,36 @@ def test_a_dead_nan_pixel_changes_nothing(planted, result, lazy):
     assert np.isfinite(found.maps.data).all()
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_nan_frame_does_not_hide_the_direct_beam(planted, lazy):
+    # one dropped frame stored as NaN made the mean pattern NaN everywhere:
+    # the beam came out at (0, 0) and the spot size at its 1 px fallback
+    s, truth = planted
+    dropped = s.deepcopy()
+    dropped.data = dropped.data.astype(np.float32)
+    dropped.data[3, 4] = np.nan
+    est = estimate_vdf_parameters(dropped.as_lazy() if lazy else dropped)
+    np.testing.assert_allclose(est["beam_centre_px"], (24.0, 24.0), atol=0.1)
+    assert est["spot_sigma_px"] == pytest.approx(truth["spot_sigma"], rel=0.05)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_hot_pixel_brighter_than_the_beam_is_left_out(planted, result, lazy):
+    # a stuck pixel at 60 000 counts set the fitted noise gain to a sixth
+    # (noise peaks everywhere) and two crystals were merged away
+    s, truth = planted
+    hot = s.deepcopy()
+    hot.data[..., 5, 7] = 60_000
+    found = segment_vdf(hot.as_lazy() if lazy else hot)
+    comparison = compare_segmentations(truth["masks"], found, min_iou=0.8)
+    assert len(comparison.matches) == 5 and comparison.only_b == [], str(comparison)
+    assert found.parameters["noise_median"] == pytest.approx(
+        result.parameters["noise_median"], rel=0.01
+    )
+    assert found.parameters["hot_pixels_left_out"] == [[5, 7]]
+    assert result.parameters["hot_pixels_left_out"] == []
+
+
 def test_threshold_method_is_recorded_as_used(planted):
     s, _ = planted
     assert segment_vdf(s, threshold="Li").parameters["threshold"] == "li"
