@@ -21,7 +21,7 @@ BEAM_SMOOTHING = 1.0
 MEAN_BLOCK = 2**23
 
 
-def mean_pattern(data, show_progressbar=False):
+def mean_pattern(data, show_progressbar=False, extra=None):
     """Mean pattern (float64) over all leading axes of ``data``.
 
     NaN and inf pixels (a dropped frame stored as NaN, dead pixels after a
@@ -30,21 +30,27 @@ def mean_pattern(data, show_progressbar=False):
     NaN mean pattern, and the beam was then looked for in nothing. One pass
     (NumPy data in blocks, no float64 copy of the whole data; dask data in
     one computation), and a second one only where the first meets NaN or inf.
+
+    ``extra``, a dask array taken from ``data`` (e.g. a sample of its
+    patterns), is computed in the same computation, so that the chunks both
+    need are read once; ``(mean, extra as NumPy)`` is then returned.
     """
     axes = tuple(range(data.ndim - 2))
     lazy = not isinstance(data, np.ndarray) and hasattr(data, "dask")
-    total = _sums(data, axes, lazy, False, show_progressbar)[0]
+    total, _, extra_values = _sums(data, axes, lazy, False, show_progressbar, extra)
     n = int(np.prod(data.shape[:-2]))
     if np.isfinite(total).all():
-        return total / max(n, 1)
-    total, count = _sums(data, axes, lazy, True, show_progressbar)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
+        mean = total / max(n, 1)
+    else:
+        total, count, _ = _sums(data, axes, lazy, True, show_progressbar)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / count, np.nan)
+    return mean if extra is None else (mean, extra_values)
 
 
-def _sums(data, axes, lazy, finite_only, show_progressbar):
-    """Float64 sums over ``axes`` and, with ``finite_only``, of the finite
-    values only and their number."""
+def _sums(data, axes, lazy, finite_only, show_progressbar, extra=None):
+    """Float64 sums over ``axes``, with ``finite_only`` of the finite values
+    only and their number (else None), and ``extra`` computed."""
     if lazy:
         import dask
         import dask.array as da
@@ -60,7 +66,7 @@ def _sums(data, axes, lazy, finite_only, show_progressbar):
         else:
             parts = (data.sum(axis=axes, dtype=np.float64), None)
         with dask_progress(show_progressbar):
-            return dask.compute(*parts)
+            return dask.compute(*parts, extra)
     flat = np.asarray(data).reshape((-1,) + data.shape[-2:])
     step = max(1, MEAN_BLOCK // max(1, flat[0].size))
     total = np.zeros(data.shape[-2:])
@@ -74,7 +80,7 @@ def _sums(data, axes, lazy, finite_only, show_progressbar):
                 count += finite.sum(axis=0)
             else:
                 total += block.sum(axis=0, dtype=np.float64)
-    return total, count
+    return total, count, None if extra is None else np.asarray(extra)
 
 
 def hot_pixels(image):

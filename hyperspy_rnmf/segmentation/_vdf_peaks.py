@@ -140,10 +140,22 @@ def estimate_vdf_parameters(signal, *, show_progressbar=None):
         calibrated) and ``beam_centre_px`` (row, column), ``units`` and a
         ``note`` on how the spot size was found.
     """
+    return _estimate(signal, show_progressbar)[0]
+
+
+def _estimate(signal, show_progressbar, with_sample=False):
+    """:func:`estimate_vdf_parameters` and, with ``with_sample``, the noise
+    sample of :func:`find_diffraction_peaks` (:func:`_noise_sample`), read
+    in the same pass as the mean pattern: for lazy data the sample's
+    patterns, spread over the scan, touch nearly every chunk, and reading
+    them on their own cost about one more pass over the data."""
     check_scan_signal(signal)
     calibration = _Calibration(signal)
     show = show_progress(show_progressbar)
-    mean = mean_pattern(signal.data, show)  # NaN, inf left out
+    if with_sample:
+        mean, sample = mean_pattern(signal.data, show, _noise_sample(signal.data))
+    else:  # NaN, inf left out
+        mean, sample = mean_pattern(signal.data, show), None
     described = _vdf.describe_mean_pattern(mean)
     spot = described["spot_sigma"]
     beam_sigma = described["beam_sigma"]
@@ -165,7 +177,7 @@ def estimate_vdf_parameters(signal, *, show_progressbar=None):
     out["n_spots_measured"] = described["n_spots"]
     out["units"] = calibration.units if calibration.calibrated else "px"
     out["note"] = described["note"]
-    return out
+    return out, sample
 
 
 # ------------------------------------------------------ background
@@ -304,6 +316,7 @@ def find_diffraction_peaks(
     n_sigma=DEFAULTS["n_sigma"],
     show_progressbar=None,
     _estimated=None,
+    _sample=None,
 ):
     """Bragg peaks of every pattern: local maxima of the background-subtracted
     pattern above ``n_sigma`` times the noise.
@@ -357,6 +370,12 @@ def find_diffraction_peaks(
     calibration = _Calibration(signal)
     show = show_progress(show_progressbar)
     n_sigma = check_real(n_sigma, "n_sigma", 0, low_open=True)
+    if _estimated is None and (spot_sigma is None or background_sigma is None):
+        # the defaults' mean pattern and the noise sample in one pass (the
+        # lengths given are checked before the data are read)
+        _check_length_or_none(spot_sigma, "spot_sigma", calibration)
+        _check_length_or_none(background_sigma, "background_sigma", calibration)
+        _estimated, _sample = _estimate(signal, show, with_sample=True)
     low, high, estimated = _filter_sigmas(
         signal, calibration, spot_sigma, background_sigma, show, _estimated
     )
@@ -367,11 +386,7 @@ def find_diffraction_peaks(
     n_patterns = rows * cols
     first, second = _neighbour_pairs(rows, cols, _N_NOISE_SAMPLE // 2)
     sampled = first if second is None else np.concatenate([first, second])
-    r_idx, c_idx = np.unravel_index(sampled, (rows, cols))
-    if is_lazy(signal):
-        picked = np.asarray(data.vindex[r_idx, c_idx].compute())
-    else:
-        picked = np.asarray(data[r_idx, c_idx])
+    picked = _sample if _sample is not None else np.asarray(_noise_sample(data))
     hot = _outshining_hot_pixels(picked)
     if hot is not None:  # left out like dead pixels, here and in every pattern
         picked = np.where(hot, np.nan, picked.astype(np.float32, copy=False))
@@ -424,6 +439,19 @@ def find_diffraction_peaks(
         axes_of(signal, "navigation"),
         parameters,
     )
+
+
+def _noise_sample(data):
+    """The patterns of the noise sample of :func:`find_diffraction_peaks`:
+    the pairs of :func:`_neighbour_pairs`, first patterns then second ones
+    (a dask array for dask data, not computed)."""
+    rows, cols = data.shape[:2]
+    first, second = _neighbour_pairs(rows, cols, _N_NOISE_SAMPLE // 2)
+    sampled = first if second is None else np.concatenate([first, second])
+    index = np.unravel_index(sampled, (rows, cols))
+    if not isinstance(data, np.ndarray) and hasattr(data, "vindex"):
+        return data.vindex[index]
+    return data[index]
 
 
 def _neighbour_pairs(rows, cols, n_pairs):

@@ -53,6 +53,7 @@ from hyperspy_rnmf.segmentation._vdf_peaks import (
     DiffractionPeaks,
     UniqueVectors,
     _Calibration,
+    _estimate,
     check_aperture_radius,
     estimate_vdf_parameters,
     find_diffraction_peaks,
@@ -186,7 +187,8 @@ def segment_vdf(
         sampling=None,
     )["threshold"]
 
-    estimated = estimate_vdf_parameters(signal, show_progressbar=show)
+    # the mean pattern and the noise sample of the peak search in one pass
+    estimated, sample = _estimate(signal, show, with_sample=True)
     peaks = find_diffraction_peaks(
         signal,
         spot_sigma=spot_sigma,
@@ -194,6 +196,7 @@ def segment_vdf(
         n_sigma=n_sigma,
         show_progressbar=show,
         _estimated=estimated,
+        _sample=sample,
     )
     vectors = unique_vectors(
         peaks,

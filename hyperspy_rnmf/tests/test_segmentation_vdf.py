@@ -412,6 +412,34 @@ def test_vdf_stack_is_one_product_equal_to_aperture_sums(planted, steps):
     np.testing.assert_allclose(vdfs.metadata.VDF.vectors, vectors.vectors)
 
 
+def test_lazy_peak_search_reads_each_chunk_twice(planted, steps):
+    """The noise sample (pairs of neighbouring patterns spread over the
+    scan) touches nearly every chunk; read on its own it cost one more pass.
+    It is now read with the mean pattern of the defaults."""
+    import hyperspy.api as hs
+
+    from hyperspy_rnmf.tests.helpers import counting_reads
+
+    s, _ = planted
+    data, reads = counting_reads(s.data, (11, 14, 48, 48))  # 4 x 4 chunks
+    lazy = hs.signals.Signal2D(data).as_lazy()
+    for axis, model in zip(lazy.axes_manager._axes, s.axes_manager._axes, strict=True):
+        axis.scale, axis.offset, axis.units = model.scale, model.offset, model.units
+    peaks = find_diffraction_peaks(lazy, show_progressbar=False)
+    assert len(reads) == 2 * 16  # the defaults with the sample, the peaks
+    eager = steps[0]
+
+    def ordered(p):  # chunks come in another order than scan rows
+        order = np.lexsort(
+            (p.pixels[:, 1], p.pixels[:, 0], p.probe[:, 1], p.probe[:, 0])
+        )
+        return p.probe[order], p.pixels[order]
+
+    (probe, pixels), (eager_probe, eager_pixels) = ordered(peaks), ordered(eager)
+    np.testing.assert_array_equal(probe, eager_probe)
+    np.testing.assert_allclose(pixels, eager_pixels, rtol=1e-6)
+
+
 def test_vdf_images_from_calibrated_array(planted, steps):
     s, _ = planted
     _, vectors, vdfs, _ = steps
