@@ -237,7 +237,12 @@ class PDFTransform:
         self._correction = correction
 
         # 4.-5. low-Q extension, Lorch window and sine transform: (n_t, n_r)
-        dq = step
+        self._sine_options = (qt, step, qmax, lorch, low_q, low_q_width, tol)
+        self._build_sine()
+
+    def _build_sine(self):
+        qt, dq, qmax, lorch, low_q, low_q_width, tol = self._sine_options
+        n_t = qt.size
         sine = self._sine_matrix(qt, dq, qmax, lorch)
         sine[~self.output] = 0.0
         self.low_q_points = 0
@@ -254,7 +259,20 @@ class PDFTransform:
                 extension = mean_ratio @ q_ext[None, :]  # (n_t, n_ext)
                 sine = sine + extension @ self._sine_matrix(q_ext, dq, qmax, lorch)
         self._transform = sine
-        self._kernel = correction @ sine
+        self._kernel = self._correction @ sine
+
+    def __getstate__(self):
+        """Pickled without the sine matrices (Q x r, about 15 MB for the
+        default grids), rebuilt on unpickling: the lazy transforms' tasks
+        carry this object to dask.distributed workers, and a graph of that
+        size made distributed warn ("Sending large graph") on every call."""
+        state = dict(self.__dict__)
+        del state["_transform"], state["_kernel"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._build_sine()
 
     @staticmethod
     def _normalisation_basis(q, mean_f2, f2_norm, fit_range, degree):

@@ -301,11 +301,14 @@ class ePDFSignal1D(Signal1D):
         """Every pattern through ``method`` (rows -> ``(values, scale)``),
         warning about the patterns whose result is NaN (scale not > 0)."""
         n_bad = []  # eager: counted per block, one warning at the end
+        # not ``self._lazy`` in the task: the task would carry the signal,
+        # which a dask.distributed scheduler cannot serialise
+        lazy = self._lazy
 
         def function(rows):
             values, scale = method(rows)
             bad = int(np.sum(~(scale > 0)))
-            if self._lazy:  # warn from the dask task, chunk by chunk
+            if lazy:  # warn from the dask task, chunk by chunk
                 _warn_bad_scale(bad, rows.shape[0], " of a chunk")
             else:
                 n_bad.append(bad)

@@ -250,6 +250,24 @@ def test_distributed_equals_eager(client):
 
 
 @pytest.mark.slow
+def test_epdf_transforms_on_the_cluster_equal_eager(client):
+    """The tasks of S(Q), F(Q) and G(r) carried the signal (a closure over
+    ``self``), which the worker processes cannot receive: "Could not
+    serialize object of type _HLGExprSequence"."""
+    from hyperspy_rnmf.tests import _epdf_oracle as oracle
+    from hyperspy_rnmf.tests.test_epdf_transform import Q, iq_signal, navigation_stack
+
+    data = navigation_stack(oracle.debye_intensity(Q, "Ni", 20.0, 0.10), "Ni")
+    eager, lazy = iq_signal(data), iq_signal(data, lazy=True)
+    lazy.data = lazy.data.rechunk((1, 2, -1))
+    for method in ("get_pdf", "get_structure_factor", "get_reduced_structure_function"):
+        expected = getattr(eager, method)("Ni").data
+        result = getattr(lazy, method)("Ni")
+        assert result._lazy
+        np.testing.assert_allclose(result.data.compute(), expected, rtol=1e-10)
+
+
+@pytest.mark.slow
 def test_vdf_stack_on_the_cluster_equals_numpy(client):
     """The compiled aperture kernel of the VDF stack runs in the worker
     processes (each compiles or loads it) and gives the NumPy result."""
