@@ -51,6 +51,7 @@ def integrate_azimuthal(
     correct_solid_angle=True,
     lazy_output=None,
     show_progressbar=None,
+    _beam_source=None,
 ):
     """Azimuthally integrate diffraction patterns to I(Q) with pyFAI.
 
@@ -93,7 +94,9 @@ def integrate_azimuthal(
         placed off-axis to reach high Q). Default: from the signal axes when
         their offsets put 0 inside the pattern, otherwise (with a warning
         when the axes put it outside) ``"direct_beam"``: the centroid of the
-        direct beam in the mean pattern.
+        direct beam in the mean pattern (NaN and inf left out, hot pixels
+        replaced by their 3 x 3 median; ``mask`` is not used there, since a
+        masked direct beam is still in the data).
     mask : array_like of bool or BaseSignal, optional
         Pattern-shaped mask, True for excluded pixels (beam stop, dead or hot
         pixels). Not modified.
@@ -190,13 +193,13 @@ def integrate_azimuthal(
             correct_solid_angle=False,
         )
 
-    # -- centre (the user's mask, e.g. a hot pixel, is left out of its search)
+    # -- mask given (checked before the data are read for the centre)
     full_mask = np.zeros(shape, dtype=bool)
     if mask is not None:
         full_mask |= check_pattern_mask(mask, "mask", shape, "True = excluded")
         if full_mask.all():
             raise ValueError("`mask` excludes every pixel.")
-    center, center_rule = _center(signal, center, full_mask, show_progressbar)
+    center, center_rule = _center(signal, center, show_progressbar, _beam_source)
     record.update(center_x=center[0], center_y=center[1], center_rule=center_rule)
 
     # -- mask
@@ -333,7 +336,9 @@ def integrate_decomposition_factors(signal, **kwargs):
     ``(k,)``) integrated with :func:`integrate_azimuthal`; ``kwargs`` are
     passed on. The calibration comes from ``signal``'s signal axes unless
     given. Pixels where the factors are NaN (excluded by the decomposition's
-    ``signal_mask``) are added to ``mask``.
+    ``signal_mask``) are added to ``mask``; the factors then miss them (often
+    the direct beam), so a centre not given by ``center`` or the axes is
+    searched in the mean pattern of the data (one pass over them).
 
     Raises
     ------
@@ -356,8 +361,10 @@ def integrate_decomposition_factors(signal, **kwargs):
             factors.metadata.set_item(name, node)
     if factors._lazy:
         factors.compute()
-    factors, kwargs = _mask_missing_pixels(factors, kwargs)
-    return integrate_azimuthal(factors, **kwargs)
+    masked, kwargs = _mask_missing_pixels(factors, kwargs)
+    if masked is not factors:  # the beam may be masked: search it in the data
+        kwargs.setdefault("_beam_source", signal)
+    return integrate_azimuthal(masked, **kwargs)
 
 
 def _mask_missing_pixels(factors, kwargs):
@@ -459,7 +466,15 @@ def _reciprocal_calibration(signal, reciprocal_pixel_size, convention):
     )
 
 
-def _center(signal, center, mask, show_progressbar):
+def _center(signal, center, show_progressbar, beam_source=None):
+    """``((x, y), rule)``: the centre given, where the axes put Q = 0, or the
+    direct beam of the mean pattern of ``beam_source`` (default ``signal``).
+
+    The user's ``mask`` is not used in the search: the pixels under it are
+    data (a direct-beam disc masked for the integration is exactly where the
+    beam is; a centroid of the hole around it was 0.5-2.6 px off), and hot
+    pixels are removed by :func:`~hyperspy_rnmf._azimuthal.find_direct_beam`.
+    """
     shape = signal.data.shape[-2:]
     if center is None:
         x_axis, y_axis = signal.axes_manager.signal_axes
@@ -487,9 +502,12 @@ def _center(signal, center, mask, show_progressbar):
             raise ValueError(
                 f"`center` must be (x, y) in pixels or 'direct_beam', got {center!r}."
             )
-        mean = mean_pattern(signal.data, _progress(show_progressbar))
-        found = _azimuthal.find_direct_beam(mean, mask if mask.any() else None)
-        return found, "direct beam centroid of the mean pattern"
+        source = signal if beam_source is None else beam_source
+        mean = mean_pattern(source.data, _progress(show_progressbar))
+        rule = "direct beam centroid of the mean pattern"
+        if beam_source is not None:
+            rule += " of the data (the factors miss the masked pixels)"
+        return _azimuthal.find_direct_beam(mean), rule
     try:
         cx, cy = (float(v) for v in center)
     except (TypeError, ValueError):

@@ -204,6 +204,40 @@ def test_a_hot_pixel_is_not_the_direct_beam():
             )
 
 
+@pytest.mark.parametrize("shift", [0.0, 0.7])
+def test_a_masked_direct_beam_is_still_found(shift):
+    """A direct-beam disc masked for the integration (or by the
+    decomposition's ``signal_mask``): the centre was the centroid of the
+    hole's rim, 0.5-2.6 px off, with no word."""
+    shape, cx, cy = (40, 56), 30.2, 18.7
+    y, x = np.mgrid[: shape[0], : shape[1]]
+    r = np.hypot(x - cx, y - cy)
+    beam, halo = np.exp(-0.5 * (r / 1.5) ** 2), np.exp(-r / 15)
+    first = 200 * beam + 20 * np.exp(-0.5 * ((r - 12) / 1.2) ** 2) + 5 * halo
+    second = 200 * beam + 20 * np.exp(-0.5 * ((r - 18) / 1.2) ** 2) + 5 * halo
+    left = np.zeros((10, 12))
+    left[:, :6] = 1
+    weights = np.stack([left.ravel(), 1 - left.ravel()], axis=1) * 5000 + 500
+    patterns = np.stack([first.ravel() / first.sum(), second.ravel() / second.sum()])
+    clean = (weights @ patterns).reshape((10, 12) + shape)
+    s = hs.signals.Signal2D(np.random.default_rng(0).poisson(clean).astype("float32"))
+    disc = np.hypot(x - cx - shift, y - cy) <= 4
+    kwargs = dict(reciprocal_pixel_size=0.01, convention="s")
+    record = integrate_azimuthal(
+        s, mask=disc, **kwargs
+    ).metadata.Signal.ePDF.integration
+    np.testing.assert_allclose([record.center_x, record.center_y], (cx, cy), atol=0.1)
+    s.decomposition(
+        algorithm="rnmf", output_dimension=2, signal_mask=disc, random_state=0
+    )
+    iq = integrate_decomposition_factors(s, **kwargs)
+    record = iq.metadata.Signal.ePDF.integration
+    np.testing.assert_allclose([record.center_x, record.center_y], (cx, cy), atol=0.1)
+    assert record.center_rule.endswith(
+        "of the data (the factors miss the masked pixels)"
+    )
+
+
 def test_a_nan_frame_does_not_hide_the_direct_beam():
     """One dropped frame stored as NaN made the mean pattern NaN everywhere,
     and the centre came out at (0, 0) without a word."""
