@@ -177,7 +177,8 @@ def _check_exclude(exclude, k):
     bad = [int(v) for v in values if not -k <= v < k]
     if bad:
         raise ValueError(
-            f"`exclude` contains {bad}, outside the {k} components (0..{k - 1})."
+            f"`exclude` contains {bad}, outside the {k} components (0..{k - 1}, "
+            f"or -{k}..-1 counted from the last)."
         )
     return sorted({int(v) % k for v in values})
 
@@ -185,12 +186,18 @@ def _check_exclude(exclude, k):
 def _check_signal_mask(signal_mask, shape):
     if signal_mask is None:
         return None
-    return check_pattern_mask(
+    mask = check_pattern_mask(
         signal_mask,
         "signal_mask",
         shape,
         "True = pixel left out of the factor correlations",
     )
+    if mask.all():
+        raise ValueError(
+            "`signal_mask` leaves out every pixel: the factor correlations "
+            "need some (True = left out)."
+        )
+    return mask
 
 
 # ---------------------------------------------------------- correlations
@@ -401,7 +408,8 @@ def segment_decomposition(
         (k, rows, columns)).
     exclude : sequence of int, optional
         Components to leave out (background, carbon film, amorphous ...),
-        by index in the decomposition.
+        by index in the decomposition (negative: counted from the last;
+        recorded as the non-negative index).
     signal_mask : array-like of bool or signal, optional
         Pattern pixels left out of the factor correlations (True = left
         out), e.g. ``s.get_direct_beam_mask(radius)`` from pyxem (square
@@ -570,7 +578,7 @@ def segment_decomposition(
         "signal_mask": None if signal_mask is None else "given",
         "min_factor_correlation": float(min_factor_correlation),
         "min_loading_correlation": float(min_loading_correlation),
-        "linkage": linkage,
+        "linkage": DEFAULTS["linkage"] if linkage is None else linkage,
         "threshold": threshold,
         "min_distance": min_distance,
         "min_depth": float(min_depth),

@@ -333,7 +333,14 @@ def small():
         ({"threshold": "triangle"}, r"`threshold` must be one of"),
         ({"min_dominance": 1.2}, r"`min_dominance` must be a number in \[0, 1\]"),
         ({"linkage": "ward"}, r"`linkage` must be one of \('single', 'complete'\)"),
-        ({"exclude": [3]}, r"`exclude` contains \[3\], outside the 3 components"),
+        (
+            {"exclude": [3]},
+            r"`exclude` contains \[3\], outside the 3 components \(0..2, or -3..-1",
+        ),
+        (
+            {"signal_mask": np.ones((48, 48), bool)},
+            r"`signal_mask` leaves out every pixel",
+        ),
         ({"exclude": [True]}, r"`exclude` must be component indices"),
         ({"exclude": [0, 1, 2]}, r"leaves none of the 3 components to segment"),
         ({"min_distance": -1.0}, r"`min_distance` must be a number in \[0, inf\)"),
@@ -348,6 +355,13 @@ def small():
 def test_bad_parameters_raise(small, kwargs, message):
     with pytest.raises(ValueError, match=message):
         segment_decomposition(small, **kwargs)
+
+
+def test_parameters_record_the_values_used(small):
+    # linkage=None (the default) was recorded as None, exclude=[-1] as given
+    result = segment_decomposition(small, linkage=None, exclude=[-1])
+    assert result.parameters["linkage"] == "single"
+    assert result.parameters["exclude"] == [2]
 
 
 def test_none_correlation_thresholds_mean_the_defaults(small):
