@@ -269,6 +269,36 @@ def rise_to_noise_level(k_values, suggested, rule, noise_ratio):
     )
 
 
+#: The total |residual| of the largest k over its Poisson expectation outside
+#: this range: the data do not behave like counts of unit gain (1 +- 0.01 on
+#: every count dataset measured, see ``NOISE_LEVEL``).
+COUNTS_RANGE = (0.5, 2.0)
+
+
+def _not_like_counts(k, ratio):
+    """A note for the reason when ``noise="poisson"`` does not fit the data.
+
+    The rules that compare the residual with its Poisson expectation
+    (:func:`correct_for_structure`, :func:`stop_at_noise_level`,
+    :func:`rise_to_noise_level`) then cannot act, silently: the same counts
+    divided by 10 were suggested k = 3 instead of the planted 4.
+    """
+    low, high = COUNTS_RANGE
+    if low <= ratio <= high:
+        return ""
+    if ratio < low:
+        what = "far below it: scaled-down, averaged or noise-free data"
+        rules = "the structure and noise-level rules"
+    else:
+        what = "far above it: counts times a gain, or extra noise"
+        rules = "the noise-level rules"
+    return (
+        f"; note: at k = {k} the residual is {ratio:.3g} times its Poisson "
+        f"expectation ({what}), so {rules} could not act; for counts, scale "
+        "the data to counts (divide by the gain)"
+    )
+
+
 def _image_metrics(data, model, keep=None):
     """SSIM and PSNR of a model image against a data image (NaN when undefined).
 
@@ -495,6 +525,7 @@ def scan_matrix(
             ks, suggested, rule, metrics["spatial_structure"], noise_ratio
         )
         suggested, rule = rise_to_noise_level(ks, suggested, rule, noise_ratio)
+        rule += _not_like_counts(ks[-1], noise_ratio[-1])
     shown = [k for k in ks if abs(k - suggested) <= 1]
     values = ", ".join(
         f"e({k})={metrics['mean_abs_error'][ks.index(k)]:.4g}" for k in shown

@@ -57,6 +57,21 @@ def test_suggested_k_is_the_planted_k(k, noise):
         assert result.spatial_structure[i - 1] > 0.5
 
 
+@pytest.mark.parametrize("scale", [0.1, 1.0, 10.0])
+def test_reason_says_when_the_data_do_not_behave_like_counts(scale):
+    """The same counts divided by 10 were suggested k = 3 instead of 4,
+    without a word: the Poisson-based rules could not act."""
+    s, _ = synthetic_4dstem(4, (24, 20), (32, 32), random_state=3, dtype="float32")
+    result = scan_components(s * scale, range(1, 8), random_state=0)
+    if scale == 1.0:
+        assert "note:" not in result.reason
+        assert result.suggested_k == 4
+    else:
+        below = "far below it" if scale < 1 else "far above it"
+        assert f"times its Poisson expectation ({below}" in result.reason
+        assert "scale the data to counts" in result.reason
+
+
 def test_structure_left_at_an_early_knee_moves_the_suggestion_up():
     # six phases sharing a strong direct beam: e(k) bends at k = 5, where
     # r_real still shows the sixth phase's grains
