@@ -838,7 +838,8 @@ def scan_components(
         A signal (eager or lazy), or a 2D array (samples x features).
     k_values : iterable of int, optional
         Default 1..12, capped at the smallest dimension of the data (k = 1
-        anchors the elbow so that k = 2 can be suggested).
+        anchors the elbow so that k = 2 can be suggested). Scanned in
+        increasing order, each once (``[5, 3, 3]`` scans 3 and 5).
     navigation_mask, signal_mask, normalize_poissonian_noise
         As in ``s.decomposition("rnmf")``.
     show_progressbar : bool or None
