@@ -47,10 +47,11 @@ def _prepare(block, local_rows, row_scale, cols, col_scale, dtype, n_sig):
         block = block[:, cols]
     copy = row_scale is not None or col_scale is not None
     out = block.astype(dtype, copy=copy)
-    if col_scale is not None:
-        out /= col_scale
-    if row_scale is not None:
-        out /= row_scale[:, None].astype(dtype)
+    with non_finite_allowed():  # inf / inf: NaN, reported by the check
+        if col_scale is not None:
+            out /= col_scale
+        if row_scale is not None:
+            out /= row_scale[:, None].astype(dtype)
     return out
 
 

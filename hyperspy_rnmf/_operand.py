@@ -74,6 +74,7 @@ class BlockStats:
         self.dtype = np.dtype(np.float64)  # working precision of the pass
         self.argmin = None
         self.argbad = None
+        self.badvalue = None  # the first non-finite value (as read, weighted)
         self.where = None  # (row, col) -> text naming the place, e.g. in a signal
 
     def rejects(self):
@@ -136,6 +137,7 @@ def _block_stats(block, rows, sums, check_min):
         if bad.size:
             stats.finite = False
             stats.argbad = (_row_number(rows, bad[0, 0]), int(bad[0, 1]))
+            stats.badvalue = float(block[bad[0, 0], bad[0, 1]])
             return stats
         # finite values whose sums overflow: the sum of squares overflows
         # too, and check_data_stats reports the values as too large
@@ -176,6 +178,7 @@ def in_data_coordinates(stats, rows, cols, row_scale, col_scale, dtype):
 
     if stats.argbad is not None:
         stats.argbad = locate(stats.argbad)
+        stats.weighted = row_scale is not None or col_scale is not None
     if stats.argmin is not None:
         r, c = stats.argmin
         factor = 1.0 if row_scale is None else float(row_scale[r])
@@ -193,6 +196,7 @@ def _merge_stats(stats):
         merged.sum_squares += item.sum_squares
         if not item.finite and merged.finite:
             merged.finite, merged.argbad = False, item.argbad
+            merged.badvalue = item.badvalue
         if item.minimum < merged.minimum:
             merged.minimum, merged.argmin = item.minimum, item.argmin
     return merged
@@ -368,10 +372,11 @@ class NumpyOperand:
         if self.cols is not None:
             block = block[:, self.cols]
         np.copyto(out, block, casting="unsafe")
-        if self.col_scale is not None:
-            out /= self.col_scale
-        if self.row_scale is not None:
-            out /= self.row_scale[start:stop, None].astype(self.dtype)
+        with non_finite_allowed():  # inf / inf: NaN, reported by the check
+            if self.col_scale is not None:
+                out /= self.col_scale
+            if self.row_scale is not None:
+                out /= self.row_scale[start:stop, None].astype(self.dtype)
         return out
 
     def _blocks(self):

@@ -111,9 +111,16 @@ def check_data_stats(stats, name="X"):
     where = getattr(stats, "where", None) or (lambda row, col: "")
     if not stats.finite:
         row, col = stats.argbad
+        value = getattr(stats, "badvalue", None)
+        if value is None:
+            found = "NaN or inf"
+        elif np.isnan(value) and stats.weighted:  # inf / inf is NaN too
+            found = "NaN or inf (NaN after the Poisson normalisation)"
+        else:
+            found = {True: "NaN"}.get(bool(np.isnan(value)), f"{value:g}")
         raise NonFiniteDataError(
-            f"`{name}` contains NaN or inf (first at row {row}, column {col}"
-            f"{where(row, col)}); "
+            f"`{name}` contains NaN or inf: {found} (first at row {row}, "
+            f"column {col}{where(row, col)}); "
             "NMF needs finite, non-negative data. Mask these pixels "
             "(signal_mask / navigation_mask) or replace them."
         )

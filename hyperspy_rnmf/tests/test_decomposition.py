@@ -314,7 +314,7 @@ def test_float32_data_bit_identical_after_poisson_and_after_errors():
         "rnmf", output_dimension=K, normalize_poissonian_noise=True, print_info=False
     )
     assert np.array_equal(s.data, before)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"Unknown keyword argument\(s\).*bogus=1"):
         s.decomposition(
             "rnmf", output_dimension=K, normalize_poissonian_noise=True, bogus=1
         )
@@ -669,13 +669,29 @@ def test_all_zero_data_raise(lazy):
     assert s.learning_results.factors is None
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_inf_with_poisson_normalisation_raises_without_numpy_warnings(lazy):
+    """inf / inf in the Poisson weighting gave NumPy's "invalid value
+    encountered in divide" (an error here, where warnings are errors)
+    instead of ours."""
+    s, _, _ = make_signal(dtype=np.float32)
+    s.data[1, 1, 2, 2] = np.inf
+    before = s.data.copy()
+    signal = s.as_lazy() if lazy else s
+    with pytest.raises(ValueError, match=r"NaN after the Poisson normalisation"):
+        signal.decomposition(
+            "rnmf", output_dimension=2, normalize_poissonian_noise=True
+        )
+    np.testing.assert_array_equal(np.asarray(signal.data), before)
+
+
 def test_bad_data_raise():
     s, _, _ = make_signal()
     s.data[1, 2, 3, 4] = np.nan
     # row = y * 6 + x, column = ky * 7 + kx; then HyperSpy's (x, y), (kx, ky)
     where = r"first at row 8, column 25; s\.inav\[2, 1\]\.isig\[4, 3\]\)"
     for signal in (s, s.as_lazy()):
-        with pytest.raises(ValueError, match=r"NaN or inf \(" + where):
+        with pytest.raises(ValueError, match=r"NaN or inf: NaN \(" + where):
             signal.decomposition("rnmf", output_dimension=2)
     line = hs.signals.Signal1D(np.ones((3, 10)))  # one navigation axis
     line.data[2, 7] = -1.0

@@ -507,14 +507,20 @@ def test_negative_values_raise(X_small):
         model.transform(X)
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_nan_inf_raise(X_small, bad):
+@pytest.mark.parametrize(
+    "bad, named", [(np.nan, "NaN"), (np.inf, "inf"), (-np.inf, "-inf")]
+)
+def test_nan_inf_raise(X_small, bad, named):
     X = X_small.copy()
     X[3, 5] = bad
-    with pytest.raises(ValueError, match=r"NaN or inf \(first at row 3, column 5\)"):
+    message = rf"contains NaN or inf: {named} \(first at row 3, column 5\)"
+    with pytest.raises(ValueError, match=message):
         RandomizedNMF(2).fit(X)
-    with pytest.raises(ValueError, match=r"NaN or inf"):
+    with pytest.raises(ValueError, match=message):
         RandomizedNMF(2).fit(da.from_array(X, chunks=(7, 20)))
+    model = RandomizedNMF(2, random_state=0).fit(X_small)
+    with pytest.raises(ValueError, match=message):
+        model.transform(X)
 
 
 @pytest.mark.parametrize(
