@@ -171,7 +171,8 @@ def rnmf_decomposition(
     **kwargs
         RandomizedNMF options (``init``, ``oversample``, ``n_power_iter``,
         ``tol``, ``max_iter``, ``random_state``, ``alpha_W``, ``alpha_H``,
-        ``l1_ratio``, ``n_refine_iter``). HyperSpy parameters that NMF does not
+        ``l1_ratio``, ``n_refine_iter``, ``leverage_sampling``). HyperSpy
+        parameters that NMF does not
         use (``centre``, ``var_array``, ...) raise unless left at their
         defaults; unknown names raise.
 

@@ -290,7 +290,9 @@ default 'nndsvdar'
     >>> import numpy as np
     >>> from hyperspy_rnmf import RandomizedNMF
     >>> rng = np.random.default_rng(0)
-    >>> X = rng.random((60, 3)) @ rng.random((3, 40))
+    >>> W, H = rng.random((60, 3)), rng.random((3, 40))
+    >>> W[:6], H[:, :6] = np.tile(np.eye(3), (2, 1)), np.tile(np.eye(3), (1, 2))
+    >>> X = W @ H  # every component has pure rows and columns: identifiable
     >>> model = RandomizedNMF(n_components=3, random_state=0)
     >>> W = model.fit_transform(X)
     >>> W.shape, model.components_.shape

@@ -288,6 +288,8 @@ def segment_vdf(
         "background_sigma_px": peaks.parameters["background_sigma_px"],
         "n_sigma": peaks.parameters["n_sigma"],
         "noise_median": peaks.parameters["noise_median"],
+        "noise_gain": peaks.parameters["noise_gain"],
+        "noise_additive": peaks.parameters["noise_additive"],
         "hot_pixels_left_out": peaks.parameters["hot_pixels_left_out"],
         "eps": vectors.parameters["eps"],
         "eps_px": vectors.parameters["eps_px"],

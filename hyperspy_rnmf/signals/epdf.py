@@ -505,7 +505,7 @@ class ePDFSignal1D(Signal1D):
         The polynomial correction removes slowly varying errors of ``F(Q)``
         but also part of the ramp ``F -> -Q`` at low ``Q`` that makes the
         slope ``-4 pi rho0 r``: on model data (alpha-quartz) ``rpoly = 0.9``
-        gave number densities 30-40 % low. Use it for peak positions, or keep
+        gave number densities about 31 % low. Use it for peak positions, or keep
         ``rpoly`` well below the first pair distance.
 
         Examples

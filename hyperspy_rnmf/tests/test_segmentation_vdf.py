@@ -339,6 +339,11 @@ def test_a_hot_pixel_brighter_than_the_beam_is_left_out(planted, result, lazy):
     )
     assert found.parameters["hot_pixels_left_out"] == [[5, 7]]
     assert result.parameters["hot_pixels_left_out"] == []
+    # the noise model recorded, as the user guide says
+    assert found.parameters["noise_gain"] == pytest.approx(
+        result.parameters["noise_gain"], rel=0.01
+    )
+    assert "noise_additive" in result.parameters
 
 
 def test_threshold_method_is_recorded_as_used(planted):
