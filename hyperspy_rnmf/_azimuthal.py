@@ -29,9 +29,11 @@ References
 J. Kieffer and D. Karkoulis, J. Phys.: Conf. Ser. 425 (2013) 202012.
 """
 
+import warnings
+
 import numpy as np
 
-from hyperspy_rnmf._beam import direct_beam, without_hot_pixels
+from hyperspy_rnmf._beam import direct_beam, hot_pixels, without_hot_pixels
 
 __all__ = [
     "electron_wavelength",
@@ -65,21 +67,25 @@ def electron_wavelength(beam_energy):
     )
 
 
-def find_direct_beam(image, mask=None):
+def find_direct_beam(image, masked=None):
     """Centre ``(x, y)`` (pixels) of the direct beam, the brightest blob.
 
     Hot pixels (isolated maxima) are replaced by their 3 x 3 median, then the
     beam is found by :func:`hyperspy_rnmf._beam.direct_beam` (shared with
     the segmentation): the centroid of its half-maximum region above the
     local halo, for Gaussian beams and the discs of convergent probes alike.
+    A replaced pixel brighter than the beam found gets a warning: a beam
+    narrower than about 0.45 px looks exactly like a hot pixel.
 
     Parameters
     ----------
     image : numpy.ndarray
         2D pattern (for example the mean over all probe positions); NaN and
         inf pixels are left out.
-    mask : numpy.ndarray of bool, optional
-        True for pixels to leave out (hot or dead pixels, a beam stop).
+    masked : numpy.ndarray of bool, optional
+        Pixels the user masked (True): no warning about a hot pixel among
+        them. They stay in the search: a masked direct beam is still in the
+        data.
 
     Returns
     -------
@@ -89,18 +95,39 @@ def find_direct_beam(image, mask=None):
     Raises
     ------
     ValueError
-        If ``image`` has no positive finite value outside ``mask`` and its
-        hot pixels.
+        If ``image`` has no positive finite value outside its hot pixels.
     """
+    from scipy import ndimage as ndi
+
     image = np.asarray(image, dtype=np.float64)
-    usable = np.isfinite(image) & (True if mask is None else ~np.asarray(mask, bool))
-    clean = without_hot_pixels(np.where(usable, image, 0.0))
+    usable = np.isfinite(image)
+    values = np.where(usable, image, 0.0)
+    hot = hot_pixels(values)[0]
+    clean = without_hot_pixels(values)
     if not (clean[usable] > 0).any():
         raise ValueError(
-            "No direct beam: the mean pattern has no counts (outside the mask "
-            "and hot pixels). Pass `center`=(x, y) in pixels."
+            "No direct beam: the mean pattern has no counts (outside hot "
+            "pixels). Pass `center`=(x, y) in pixels."
         )
     (row, column), _ = direct_beam(clean, None if usable.all() else ~usable)
+    # hot pixels standing out more than the beam (not noise maxima on a
+    # bright background, which the hot-pixel test also replaces)
+    r, c = int(round(row)), int(round(column))
+    excess = values - ndi.median_filter(values, size=3, mode="nearest")
+    brighter = hot & (excess > clean[r, c] - np.median(clean))
+    if masked is not None:
+        brighter &= ~np.asarray(masked, bool)
+    if brighter.any():
+        spots = [(int(j), int(i)) for i, j in np.argwhere(brighter)[:3]]
+        warnings.warn(
+            f"Isolated pixels brighter than the direct beam found at "
+            f"({column:.1f}, {row:.1f}) were left out of its search, at (x, y) = "
+            f"{spots}: hot pixels, or a beam narrower than one pixel. If the "
+            "beam is there, pass `center`; mask hot pixels in `mask` to "
+            "silence this.",
+            UserWarning,
+            stacklevel=3,
+        )
     return column, row
 
 

@@ -28,8 +28,9 @@ def mean_pattern(data, show_progressbar=False, extra=None):
     flat field) are left out of the mean of their pixel; a pixel without a
     finite value in any pattern is NaN. The plain mean made one NaN frame a
     NaN mean pattern, and the beam was then looked for in nothing. One pass
-    (NumPy data in blocks, no float64 copy of the whole data; dask data in
-    one computation), and a second one only where the first meets NaN or inf.
+    (NumPy data in blocks, no float64 copy of the whole data, though a
+    non-contiguous array is copied in its own dtype; dask data in one
+    computation), and a second one only where the first meets NaN or inf.
 
     ``extra``, a dask array taken from ``data`` (e.g. a sample of its
     patterns), is computed in the same computation, so that the chunks both
@@ -63,8 +64,11 @@ def _sums(data, axes, lazy, finite_only, show_progressbar, extra=None):
                 da.where(finite, data, 0).sum(axis=axes, dtype=np.float64),
                 finite.sum(axis=axes),
             )
-        else:
-            parts = (data.sum(axis=axes, dtype=np.float64), None)
+        else:  # inf - inf: NaN, searched in the second pass (quietly, as eager)
+            total = da.reduction(
+                data, _quiet_sum, _quiet_sum, axis=axes, dtype=np.float64
+            )
+            parts = (total, None)
         with dask_progress(show_progressbar):
             return dask.compute(*parts, extra)
     flat = np.asarray(data).reshape((-1,) + data.shape[-2:])
@@ -81,6 +85,13 @@ def _sums(data, axes, lazy, finite_only, show_progressbar, extra=None):
             else:
                 total += block.sum(axis=0, dtype=np.float64)
     return total, count, None if extra is None else np.asarray(extra)
+
+
+def _quiet_sum(block, axis=None, keepdims=False, **_):
+    """Float64 sum (a dask reduction step) without NumPy's warning for
+    inf - inf."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.sum(block, axis=axis, dtype=np.float64, keepdims=keepdims)
 
 
 def hot_pixels(image):
@@ -140,9 +151,11 @@ def direct_beam(image, mask=None):
 
     Hot pixels are expected to be removed (:func:`without_hot_pixels`);
     ``mask`` (True = excluded: a beam stop, dead pixels) and NaN or inf
-    pixels are left out of every smoothing and of the region. A beam partly
-    off the detector or partly behind a beam stop is centred on its visible
-    part (biased towards it by up to a few pixels).
+    pixels are left out of every smoothing; within reach of valid pixels
+    they take the smoothed value of their neighbours, so that a dead line
+    through the beam (the chip gaps of a Medipix quad) does not cut it. A
+    beam partly off the detector or partly behind a beam stop is centred on
+    its visible part (biased towards it by up to a few pixels).
 
     The log-curvature of the three central pixels of the background-subtracted
     pattern used before measured a Gaussian beam of 4 px as 1.6 px (the
@@ -183,7 +196,10 @@ def direct_beam(image, mask=None):
     floor, centre = 0.0, seed
     for attempt in range(2):  # the region above 0, then above the local floor
         half = floor + 0.5 * (peak - floor)
-        labels, _ = ndi.label((smooth >= half) & valid)
+        # left-out pixels hold the normalised smoothing of their neighbours,
+        # so a dead detector line through the beam does not cut its region
+        # in two (the half without the seed was dropped: 1.4-2.6 px off)
+        labels, _ = ndi.label(smooth >= half)
         region = labels == labels[seed]
         # weights falling to zero at the edge of the region: the centroid
         # does not jump with the pixels that happen to pass the threshold

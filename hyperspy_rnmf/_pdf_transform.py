@@ -224,7 +224,7 @@ class PDFTransform:
 
         # 3. ad hoc polynomial correction, as one (n_t, n_t) operator
         n_t = qt.size
-        correction = np.eye(n_t)
+        correction = None  # the identity (n_t x n_t, 16 MB for 1500 Q points)
         self.poly_degree = None
         if rpoly is not None:
             self.poly_degree = polynomial_degree(rpoly, qmaxinst)
@@ -233,46 +233,51 @@ class PDFTransform:
             coefficients = np.linalg.pinv(phi[fit])  # (deg, n_fit)
             projector = np.zeros((n_t, n_t))
             projector[fit] = coefficients.T @ phi.T  # F_fit @ this = fitted poly
-            correction -= projector
+            correction = np.eye(n_t) - projector
         self._correction = correction
 
-        # 4.-5. low-Q extension, Lorch window and sine transform: (n_t, n_r)
+        # 4.-5. low-Q extension, Lorch window and sine transform: (n_t, n_r),
+        # built when G(r) is first asked for
         self._sine_options = (qt, step, qmax, lorch, low_q, low_q_width, tol)
-        self._build_sine()
+        self.low_q_points = 0
+        if low_q == "linear" and qt[0] - step > 0:
+            k = max(1, int(np.sum(qt <= qt[0] + low_q_width + tol)))
+            self.low_q_points = min(k, n_t)
+        self._kernel_cache = None
 
-    def _build_sine(self):
+    def _kernel(self):
+        """``correction @ sine``: the (n_t, n_r) matrix from F(Q) to G(r)."""
+        if self._kernel_cache is None:
+            self._kernel_cache = self._build_kernel()
+        return self._kernel_cache
+
+    def _build_kernel(self):
         qt, dq, qmax, lorch, low_q, low_q_width, tol = self._sine_options
         n_t = qt.size
         sine = self._sine_matrix(qt, dq, qmax, lorch)
         sine[~self.output] = 0.0
-        self.low_q_points = 0
         if low_q == "linear":
             q_ext = qt[0] - dq * np.arange(1, int(np.floor(qt[0] / dq + 0.5)) + 1)
             q_ext = q_ext[q_ext > 0]
             if q_ext.size:
-                k = max(1, int(np.sum(qt <= qt[0] + low_q_width + tol)))
-                k = min(k, n_t)
-                self.low_q_points = k
+                k = self.low_q_points
                 # F_ext = (F[:, :k] @ (1 / (k q_j))) * q_ext
                 mean_ratio = np.zeros((n_t, 1))
                 mean_ratio[:k, 0] = 1.0 / (k * qt[:k])
                 extension = mean_ratio @ q_ext[None, :]  # (n_t, n_ext)
                 sine = sine + extension @ self._sine_matrix(q_ext, dq, qmax, lorch)
-        self._transform = sine
-        self._kernel = self._correction @ sine
+        return sine if self._correction is None else self._correction @ sine
 
     def __getstate__(self):
-        """Pickled without the sine matrices (Q x r, about 15 MB for the
-        default grids), rebuilt on unpickling: the lazy transforms' tasks
-        carry this object to dask.distributed workers, and a graph of that
-        size made distributed warn ("Sending large graph") on every call."""
+        """Pickled without the kernel (Q x r, about 15 MB for the default
+        grids): the lazy transforms' tasks carry this object to
+        dask.distributed workers, and a graph of that size made distributed
+        warn ("Sending large graph") on every call. Each process builds it
+        when it first needs it (never for S(Q) and F(Q), nor on the
+        scheduler)."""
         state = dict(self.__dict__)
-        del state["_transform"], state["_kernel"]
+        state["_kernel_cache"] = None
         return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._build_sine()
 
     @staticmethod
     def _normalisation_basis(q, mean_f2, f2_norm, fit_range, degree):
@@ -298,7 +303,8 @@ class PDFTransform:
     def ad_hoc_correction(self, fq):
         """Subtract the fitted polynomial from ``F(Q)`` (n, n_t) on
         ``[qmin, max(qmax, qmaxinst)]`` (identity when ``rpoly`` is None)."""
-        return np.asarray(fq, dtype=np.float64) @ self._correction
+        fq = np.asarray(fq, dtype=np.float64)
+        return fq.copy() if self._correction is None else fq @ self._correction
 
     def _fq(self, intensity, corrected):
         intensity = np.asarray(intensity, dtype=np.float64)
@@ -313,7 +319,7 @@ class PDFTransform:
         with np.errstate(divide="ignore", invalid="ignore"):
             safe = np.where(scale > 0, scale, np.nan)
             fq = self._h * (intensity[:, self.index] - model) / safe[:, None]
-        if corrected:
+        if corrected and self._correction is not None:
             fq = _finite_rows_times(fq, self._correction)
         return fq, scale
 
@@ -334,7 +340,7 @@ class PDFTransform:
     def reduced_pdf(self, intensity):
         """``G(r)`` (n, n_r) and the fitted scale (n,)."""
         fq, scale = self._fq(intensity, corrected=False)
-        return _finite_rows_times(fq, self._kernel), scale
+        return _finite_rows_times(fq, self._kernel()), scale
 
 
 def _finite_rows_times(rows, matrix):

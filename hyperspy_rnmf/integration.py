@@ -199,7 +199,9 @@ def integrate_azimuthal(
         full_mask |= check_pattern_mask(mask, "mask", shape, "True = excluded")
         if full_mask.all():
             raise ValueError("`mask` excludes every pixel.")
-    center, center_rule = _center(signal, center, show_progressbar, _beam_source)
+    center, center_rule = _center(
+        signal, center, show_progressbar, _beam_source, full_mask
+    )
     record.update(center_x=center[0], center_y=center[1], center_rule=center_rule)
 
     # -- mask
@@ -466,7 +468,7 @@ def _reciprocal_calibration(signal, reciprocal_pixel_size, convention):
     )
 
 
-def _center(signal, center, show_progressbar, beam_source=None):
+def _center(signal, center, show_progressbar, beam_source=None, masked=None):
     """``((x, y), rule)``: the centre given, where the axes put Q = 0, or the
     direct beam of the mean pattern of ``beam_source`` (default ``signal``).
 
@@ -507,7 +509,7 @@ def _center(signal, center, show_progressbar, beam_source=None):
         rule = "direct beam centroid of the mean pattern"
         if beam_source is not None:
             rule += " of the data (the factors miss the masked pixels)"
-        return _azimuthal.find_direct_beam(mean), rule
+        return _azimuthal.find_direct_beam(mean, masked), rule
     try:
         cx, cy = (float(v) for v in center)
     except (TypeError, ValueError):

@@ -275,17 +275,34 @@ def rise_to_noise_level(k_values, suggested, rule, noise_ratio):
 COUNTS_RANGE = (0.5, 2.0)
 
 
-def _not_like_counts(k, ratio):
+#: Relative fall of the Poisson ratio over the last three scanned k below
+#: which it has levelled off (a ratio still falling means that larger k are
+#: still fitting structure, not that the data are not counts).
+LEVELLED = 0.05
+
+
+def _not_like_counts(k_values, noise_ratio):
     """A note for the reason when ``noise="poisson"`` does not fit the data.
 
     The rules that compare the residual with its Poisson expectation
     (:func:`correct_for_structure`, :func:`stop_at_noise_level`,
     :func:`rise_to_noise_level`) then cannot act, silently: the same counts
-    divided by 10 were suggested k = 3 instead of the planted 4.
+    divided by 10 were suggested k = 3 instead of the planted 4. A ratio far
+    above 1 that is still falling at the largest k says that the scan stops
+    too early (8 phases scanned up to k = 3: 6.2).
     """
     low, high = COUNTS_RANGE
+    k, ratio = k_values[-1], noise_ratio[-1]
     if low <= ratio <= high:
         return ""
+    recent = noise_ratio[-3:]
+    if ratio > high and not (
+        len(recent) == 3 and recent[0] - recent[-1] <= LEVELLED * recent[-1]
+    ):
+        return (
+            f"; note: at k = {k}, the largest scanned, the residual is still "
+            f"{ratio:.3g} times its Poisson expectation and falling: scan larger k"
+        )
     if ratio < low:
         what = "far below it: scaled-down, averaged or noise-free data"
         rules = "the structure and noise-level rules"
@@ -525,7 +542,7 @@ def scan_matrix(
             ks, suggested, rule, metrics["spatial_structure"], noise_ratio
         )
         suggested, rule = rise_to_noise_level(ks, suggested, rule, noise_ratio)
-        rule += _not_like_counts(ks[-1], noise_ratio[-1])
+        rule += _not_like_counts(ks, noise_ratio)
     shown = [k for k in ks if abs(k - suggested) <= 1]
     values = ", ".join(
         f"e({k})={metrics['mean_abs_error'][ks.index(k)]:.4g}" for k in shown

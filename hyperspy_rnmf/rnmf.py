@@ -115,7 +115,7 @@ def check_data_stats(stats, name="X"):
         if value is None:
             found = "NaN or inf"
         elif np.isnan(value) and stats.weighted:  # inf / inf is NaN too
-            found = "NaN or inf (NaN after the Poisson normalisation)"
+            found = "NaN after the Poisson normalisation (NaN or inf in the data)"
         else:
             found = {True: "NaN"}.get(bool(np.isnan(value)), f"{value:g}")
         raise NonFiniteDataError(

@@ -57,7 +57,9 @@ def describe_mean_pattern(mean):
     """
     from scipy import ndimage as ndi
 
-    mean = np.nan_to_num(np.asarray(mean, dtype=np.float64))
+    mean = np.asarray(mean, dtype=np.float64)
+    dead = ~np.isfinite(mean)  # left out of the beam's search, not zero
+    mean = np.where(dead, 0.0, mean)
     hot, high, support = hot_pixels(mean)
     beam = np.unravel_index(np.argmax(high), high.shape)
     result = {
@@ -78,7 +80,7 @@ def describe_mean_pattern(mean):
         return result
     # hot pixels replaced by their 3 x 3 median
     clean = np.where(hot, ndi.median_filter(mean, size=3, mode="nearest"), mean)
-    centre, beam_sigma = direct_beam(clean)
+    centre, beam_sigma = direct_beam(clean, dead if dead.any() else None)
     result.update(beam_centre=centre, beam_sigma=beam_sigma)
     # spots: maxima of the scale-normalised Laplacian of Gaussian over
     # position and scale; the width of each is then fitted on the mean pattern

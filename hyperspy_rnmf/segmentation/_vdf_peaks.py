@@ -479,9 +479,12 @@ def _outshining_hot_pixels(patterns):
     sixth, and the noise peaks it let through merged two planted crystals;
     dimmer hot pixels did no harm and are kept (isolated maxima can be sharp
     spots of low-count patterns)."""
-    total = np.nansum(patterns, axis=0, dtype=np.float64)
-    count = np.isfinite(patterns).sum(axis=0) if patterns.dtype.kind == "f" else 1
-    mean = total / np.maximum(count, 1)  # NaN, inf left out (0 if never finite)
+    if patterns.dtype.kind == "f":  # NaN, inf left out (0 if never finite)
+        finite = np.isfinite(patterns)
+        total = np.where(finite, patterns, 0).sum(axis=0, dtype=np.float64)
+        mean = total / np.maximum(finite.sum(axis=0), 1)
+    else:
+        mean = patterns.mean(axis=0, dtype=np.float64)
     hot = hot_pixels(mean)[0]
     if not hot.any() or hot.all():
         return None

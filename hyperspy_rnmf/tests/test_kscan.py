@@ -72,6 +72,14 @@ def test_reason_says_when_the_data_do_not_behave_like_counts(scale):
         assert "scale the data to counts" in result.reason
 
 
+def test_reason_says_when_the_scan_stops_too_early():
+    # genuine counts, 8 phases scanned up to k = 3: not "counts times a gain"
+    s, _ = synthetic_4dstem(8, (24, 20), (32, 32), random_state=3, counts=5e5)
+    result = scan_components(s, range(1, 4), random_state=0)
+    assert "and falling: scan larger k" in result.reason
+    assert "divide by the gain" not in result.reason
+
+
 def test_structure_left_at_an_early_knee_moves_the_suggestion_up():
     # six phases sharing a strong direct beam: e(k) bends at k = 5, where
     # r_real still shows the sixth phase's grains
