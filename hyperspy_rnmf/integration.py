@@ -338,9 +338,11 @@ def integrate_decomposition_factors(signal, **kwargs):
     ``(k,)``) integrated with :func:`integrate_azimuthal`; ``kwargs`` are
     passed on. The calibration comes from ``signal``'s signal axes unless
     given. Pixels where the factors are NaN (excluded by the decomposition's
-    ``signal_mask``) are added to ``mask``; the factors then miss them (often
-    the direct beam), so a centre not given by ``center`` or the axes is
-    searched in the mean pattern of the data (one pass over them).
+    ``signal_mask``) are added to ``mask``. A centre not given by ``center``
+    or the axes is the direct beam of the factors' mean, unless a masked
+    pixel comes within 3 beam widths of it: then the factors miss (part of)
+    the beam (a direct-beam ``signal_mask``), and it is searched in the mean
+    pattern of the data (one pass over them).
 
     Raises
     ------
@@ -364,7 +366,7 @@ def integrate_decomposition_factors(signal, **kwargs):
     if factors._lazy:
         factors.compute()
     masked, kwargs = _mask_missing_pixels(factors, kwargs)
-    if masked is not factors:  # the beam may be masked: search it in the data
+    if masked is not factors:  # where the beam is masked: search it in the data
         kwargs.setdefault("_beam_source", signal)
     return integrate_azimuthal(masked, **kwargs)
 
@@ -468,6 +470,25 @@ def _reciprocal_calibration(signal, reciprocal_pixel_size, convention):
     )
 
 
+def _beam_clear_of_mask(factors, masked):
+    """The beam ``(x, y)`` found in the mean of the decomposition factors
+    (the masked pixels left out), or None where it comes within 3 widths and
+    a pixel of a masked pixel: then the factors miss (part of) the beam and
+    the data must be read."""
+    from hyperspy_rnmf._beam import direct_beam, without_hot_pixels
+
+    mean = np.asarray(factors.data, dtype=np.float64).mean(axis=0)
+    mean = np.where(masked, np.nan, mean)
+    if not (np.nan_to_num(mean) > 0).any():
+        return None
+    clean = np.where(masked, np.nan, without_hot_pixels(np.nan_to_num(mean)))
+    (row, column), sigma = direct_beam(clean)
+    rows, cols = np.nonzero(masked)
+    if np.hypot(rows - row, cols - column).min() <= 3 * sigma + 1:
+        return None
+    return column, row
+
+
 def _center(signal, center, show_progressbar, beam_source=None, masked=None):
     """``((x, y), rule)``: the centre given, where the axes put Q = 0, or the
     direct beam of the mean pattern of ``beam_source`` (default ``signal``).
@@ -504,11 +525,13 @@ def _center(signal, center, show_progressbar, beam_source=None, masked=None):
             raise ValueError(
                 f"`center` must be (x, y) in pixels or 'direct_beam', got {center!r}."
             )
-        source = signal if beam_source is None else beam_source
-        mean = mean_pattern(source.data, _progress(show_progressbar))
         rule = "direct beam centroid of the mean pattern"
-        if beam_source is not None:
-            rule += " of the data (the factors miss the masked pixels)"
+        if beam_source is not None:  # factors that miss the ``masked`` pixels
+            found = _beam_clear_of_mask(signal, masked)
+            if found is not None:
+                return found, rule + " of the factors"
+            signal, rule = beam_source, rule + " of the data (the factors miss it)"
+        mean = mean_pattern(signal.data, _progress(show_progressbar))
         return _azimuthal.find_direct_beam(mean, masked), rule
     try:
         cx, cy = (float(v) for v in center)

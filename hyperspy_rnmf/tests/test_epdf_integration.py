@@ -260,9 +260,17 @@ def test_a_masked_direct_beam_is_still_found(shift):
     iq = integrate_decomposition_factors(s, **kwargs)
     record = iq.metadata.Signal.ePDF.integration
     np.testing.assert_allclose([record.center_x, record.center_y], (cx, cy), atol=0.1)
-    assert record.center_rule.endswith(
-        "of the data (the factors miss the masked pixels)"
+    assert record.center_rule.endswith("of the data (the factors miss it)")
+    # hot pixels masked far from the beam: the factors' own beam, no data read
+    hot = np.zeros(shape, bool)
+    hot[2, 3] = hot[35, 50] = True
+    s.decomposition(
+        algorithm="rnmf", output_dimension=2, signal_mask=hot, random_state=0
     )
+    record = integrate_decomposition_factors(s, **kwargs).metadata.Signal.ePDF
+    centre = [record.integration.center_x, record.integration.center_y]
+    np.testing.assert_allclose(centre, (cx, cy), atol=0.1)
+    assert record.integration.center_rule.endswith("of the factors")
 
 
 def test_a_nan_frame_does_not_hide_the_direct_beam():
