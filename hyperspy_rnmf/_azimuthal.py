@@ -109,15 +109,21 @@ def find_direct_beam(image, masked=None):
             "No direct beam: the mean pattern has no counts (outside hot "
             "pixels). Pass `center`=(x, y) in pixels."
         )
-    (row, column), _ = direct_beam(clean, None if usable.all() else ~usable)
-    # hot pixels standing out more than the beam (not noise maxima on a
-    # bright background, which the hot-pixel test also replaces)
-    r, c = int(round(row)), int(round(column))
-    excess = values - ndi.median_filter(values, size=3, mode="nearest")
-    brighter = hot & (excess > clean[r, c] - np.median(clean))
+    (row, column), sigma = direct_beam(clean, None if usable.all() else ~usable)
+    # hot pixels standing out more than the beam (its height measured on the
+    # finite pixels within its reach, not at its centre, which may be a dead
+    # pixel), and far above their neighbours (not noise maxima at low counts)
+    yy, xx = np.indices(image.shape)
+    near = usable & (np.hypot(yy - row, xx - column) <= 3 * sigma + 1)
+    height = (clean[near].max() if near.any() else 0.0) - np.median(clean[usable])
+    local = ndi.median_filter(values, size=3, mode="nearest")
+    excess = values - local
+    brighter = hot & (excess > height) & (excess > 10 * np.sqrt(np.abs(local) + 1))
     if masked is not None:
         brighter &= ~np.asarray(masked, bool)
     if brighter.any():
+        from hyperspy_rnmf.rnmf import _caller_level
+
         spots = [(int(j), int(i)) for i, j in np.argwhere(brighter)[:3]]
         warnings.warn(
             f"Isolated pixels brighter than the direct beam found at "
@@ -126,7 +132,7 @@ def find_direct_beam(image, masked=None):
             "beam is there, pass `center`; mask hot pixels in `mask` to "
             "silence this.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=_caller_level(),
         )
     return column, row
 

@@ -152,10 +152,12 @@ def direct_beam(image, mask=None):
     Hot pixels are expected to be removed (:func:`without_hot_pixels`);
     ``mask`` (True = excluded: a beam stop, dead pixels) and NaN or inf
     pixels are left out of every smoothing; within reach of valid pixels
-    they take the smoothed value of their neighbours, so that a dead line
-    through the beam (the chip gaps of a Medipix quad) does not cut it. A
-    beam partly off the detector or partly behind a beam stop is centred on
-    its visible part (biased towards it by up to a few pixels).
+    (about 5 px) they take the smoothed value of their neighbours, so that a
+    dead line through the beam (the chip gaps of a Medipix quad) does not
+    cut it, and they count in its area next to visible pixels. A beam
+    partly off the detector is centred on its visible part; behind a beam
+    stop, on its visible part and the values extrapolated a few pixels into
+    the stop (biased towards the visible part by up to a few pixels).
 
     The log-curvature of the three central pixels of the background-subtracted
     pattern used before measured a Gaussian beam of 4 px as 1.6 px (the
@@ -215,6 +217,12 @@ def direct_beam(image, mask=None):
         if not ring.any() or not np.median(image[ring]) < peak:
             break
         floor = float(np.median(image[ring]))
-    smoothed_var = region.sum() / (2 * np.pi * np.log(2))
+    # the area counts the left-out pixels next to visible ones (a dead line
+    # through the beam, up to 3 px wide: within 5 %), not the filled-in
+    # inside of a masked hole (a 3 px beam behind a 5 px stop measured 5.6 px,
+    # now 4.3: behind a stop the width cannot be measured)
+    seen = region & valid
+    area = (region & ndi.binary_dilation(seen, iterations=1)).sum()
+    smoothed_var = area / (2 * np.pi * np.log(2))
     sigma = np.sqrt(max(smoothed_var - BEAM_SMOOTHING**2, 0.09))
     return (float(centre[0]), float(centre[1])), float(sigma)

@@ -339,10 +339,11 @@ def integrate_decomposition_factors(signal, **kwargs):
     passed on. The calibration comes from ``signal``'s signal axes unless
     given. Pixels where the factors are NaN (excluded by the decomposition's
     ``signal_mask``) are added to ``mask``. A centre not given by ``center``
-    or the axes is the direct beam of the factors' mean, unless a masked
-    pixel comes within 3 beam widths of it: then the factors miss (part of)
-    the beam (a direct-beam ``signal_mask``), and it is searched in the mean
-    pattern of the data (one pass over them).
+    or the axes is the direct beam of the factors' mean when the missing
+    pixels are small groups (at most ``HOT_CLUSTER`` = 4 pixels: hot pixels)
+    farther than 3 beam widths from it; otherwise the factors may miss the
+    beam (a direct-beam ``signal_mask``, where a Bragg spot would win), and
+    it is searched in the mean pattern of the data (one pass over them).
 
     Raises
     ------
@@ -365,10 +366,10 @@ def integrate_decomposition_factors(signal, **kwargs):
             factors.metadata.set_item(name, node)
     if factors._lazy:
         factors.compute()
-    masked, kwargs = _mask_missing_pixels(factors, kwargs)
-    if masked is not factors:  # where the beam is masked: search it in the data
-        kwargs.setdefault("_beam_source", signal)
-    return integrate_azimuthal(masked, **kwargs)
+    filled, kwargs, missing = _mask_missing_pixels(factors, kwargs)
+    if missing is not None:  # where the beam is missing: search it in the data
+        kwargs.setdefault("_beam_source", (signal, missing))
+    return integrate_azimuthal(filled, **kwargs)
 
 
 def _mask_missing_pixels(factors, kwargs):
@@ -378,15 +379,16 @@ def _mask_missing_pixels(factors, kwargs):
     data = np.asarray(factors.data)
     missing = ~np.all(np.isfinite(data), axis=tuple(range(data.ndim - 2)))
     if not missing.any():
-        return factors, kwargs
+        return factors, kwargs, None
+    full = missing
     mask = kwargs.get("mask")
     if mask is not None:
         array = np.asarray(getattr(mask, "data", mask))
         if array.shape != missing.shape or array.dtype != bool:
-            return factors, kwargs  # integrate_azimuthal names the problem
-        missing = missing | array
+            return factors, kwargs, None  # integrate_azimuthal names the problem
+        full = missing | array
     factors = factors._deepcopy_with_new_data(np.where(missing, 0, data))
-    return factors, dict(kwargs, mask=missing)
+    return factors, dict(kwargs, mask=full), missing
 
 
 def _compute(array, show_progressbar):
@@ -470,20 +472,33 @@ def _reciprocal_calibration(signal, reciprocal_pixel_size, convention):
     )
 
 
-def _beam_clear_of_mask(factors, masked):
-    """The beam ``(x, y)`` found in the mean of the decomposition factors
-    (the masked pixels left out), or None where it comes within 3 widths and
-    a pixel of a masked pixel: then the factors miss (part of) the beam and
-    the data must be read."""
+#: Largest connected group of pixels missing from the factors (a
+#: decomposition ``signal_mask``) that can be a masked hot pixel cluster
+#: rather than a masked part of the direct beam.
+HOT_CLUSTER = 4
+
+
+def _beam_in_factors(factors, missing):
+    """The beam ``(x, y)`` found in the mean of the decomposition factors, or
+    None where the factors may miss it: some group of missing pixels is
+    larger than ``HOT_CLUSTER`` pixels (a direct-beam disc, a beam stop), or
+    comes within 3 beam widths and a pixel of the beam found. Hot-pixel
+    masks far from the beam then cost no pass over the data; a masked beam,
+    with a Bragg spot elsewhere that would win in the factors, is searched
+    in the data."""
+    from scipy import ndimage as ndi
+
     from hyperspy_rnmf._beam import direct_beam, without_hot_pixels
 
-    mean = np.asarray(factors.data, dtype=np.float64).mean(axis=0)
-    mean = np.where(masked, np.nan, mean)
-    if not (np.nan_to_num(mean) > 0).any():
+    labels, n = ndi.label(missing)
+    if np.bincount(labels.ravel(), minlength=n + 1)[1:].max() > HOT_CLUSTER:
         return None
-    clean = np.where(masked, np.nan, without_hot_pixels(np.nan_to_num(mean)))
+    mean = np.asarray(factors.data, dtype=np.float64).mean(axis=0)
+    if not (np.where(missing, 0.0, mean) > 0).any():
+        return None
+    clean = np.where(missing, np.nan, without_hot_pixels(np.where(missing, 0, mean)))
     (row, column), sigma = direct_beam(clean)
-    rows, cols = np.nonzero(masked)
+    rows, cols = np.nonzero(missing)
     if np.hypot(rows - row, cols - column).min() <= 3 * sigma + 1:
         return None
     return column, row
@@ -526,11 +541,13 @@ def _center(signal, center, show_progressbar, beam_source=None, masked=None):
                 f"`center` must be (x, y) in pixels or 'direct_beam', got {center!r}."
             )
         rule = "direct beam centroid of the mean pattern"
-        if beam_source is not None:  # factors that miss the ``masked`` pixels
-            found = _beam_clear_of_mask(signal, masked)
+        if beam_source is not None:  # (data, pixels missing from the factors)
+            data_signal, missing = beam_source
+            found = _beam_in_factors(signal, missing)
             if found is not None:
                 return found, rule + " of the factors"
-            signal, rule = beam_source, rule + " of the data (the factors miss it)"
+            signal = data_signal
+            rule += " of the data (the factors may miss it)"
         mean = mean_pattern(signal.data, _progress(show_progressbar))
         return _azimuthal.find_direct_beam(mean, masked), rule
     try:

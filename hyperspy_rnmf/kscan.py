@@ -293,12 +293,19 @@ def _not_like_counts(k_values, noise_ratio):
     """
     low, high = COUNTS_RANGE
     k, ratio = k_values[-1], noise_ratio[-1]
-    if low <= ratio <= high:
+    if not np.isfinite(ratio) or low <= ratio <= high:
         return ""
-    recent = noise_ratio[-3:]
-    if ratio > high and not (
-        len(recent) == 3 and recent[0] - recent[-1] <= LEVELLED * recent[-1]
-    ):
+    recent = np.asarray(noise_ratio[-3:], dtype=np.float64)
+    if ratio > high and len(recent) < 3:
+        return (
+            f"; note: at k = {k}, the largest scanned, the residual is "
+            f"{ratio:.3g} times its Poisson expectation: scan more k to tell a "
+            "scan that stops too early from counts times a gain"
+        )
+    falling = bool(np.all(np.diff(recent) < 0)) and (
+        recent[0] - recent[-1] > LEVELLED * recent[-1]
+    )
+    if ratio > high and falling:
         return (
             f"; note: at k = {k}, the largest scanned, the residual is still "
             f"{ratio:.3g} times its Poisson expectation and falling: scan larger k"

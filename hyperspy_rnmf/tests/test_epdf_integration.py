@@ -218,6 +218,12 @@ def test_a_dead_detector_line_through_the_beam(gap):
     described = describe_mean_pattern(image)
     np.testing.assert_allclose(described["beam_centre"], (47.6, 48.3), atol=tolerance)
     assert described["beam_sigma"] == pytest.approx(3.0, rel=0.12)
+    # with counting noise: the same, and no warning about hot pixels (the
+    # beam's height was read at its centre, a dead pixel: every noise
+    # maximum outshone it)
+    noisy = np.random.default_rng(0).poisson(np.nan_to_num(image)).astype(float)
+    noisy[:, gap] = np.nan
+    np.testing.assert_allclose(find_direct_beam(noisy), (48.3, 47.6), atol=0.3)
 
 
 def test_a_beam_narrower_than_a_pixel_is_named_in_a_warning():
@@ -240,6 +246,8 @@ def test_a_masked_direct_beam_is_still_found(shift):
     y, x = np.mgrid[: shape[0], : shape[1]]
     r = np.hypot(x - cx, y - cy)
     beam, halo = np.exp(-0.5 * (r / 1.5) ** 2), np.exp(-r / 15)
+    # a Bragg spot, far from the beam, that wins in factors without the beam
+    halo = halo + 12 * np.exp(-0.5 * ((x - 10) ** 2 + (y - 8) ** 2) / 1.5**2)
     first = 200 * beam + 20 * np.exp(-0.5 * ((r - 12) / 1.2) ** 2) + 5 * halo
     second = 200 * beam + 20 * np.exp(-0.5 * ((r - 18) / 1.2) ** 2) + 5 * halo
     left = np.zeros((10, 12))
@@ -260,7 +268,7 @@ def test_a_masked_direct_beam_is_still_found(shift):
     iq = integrate_decomposition_factors(s, **kwargs)
     record = iq.metadata.Signal.ePDF.integration
     np.testing.assert_allclose([record.center_x, record.center_y], (cx, cy), atol=0.1)
-    assert record.center_rule.endswith("of the data (the factors miss it)")
+    assert record.center_rule.endswith("of the data (the factors may miss it)")
     # hot pixels masked far from the beam: the factors' own beam, no data read
     hot = np.zeros(shape, bool)
     hot[2, 3] = hot[35, 50] = True

@@ -80,6 +80,18 @@ def test_reason_says_when_the_scan_stops_too_early():
     assert "divide by the gain" not in result.reason
 
 
+def test_counts_note_claims_a_trend_only_when_there_is_one():
+    from hyperspy_rnmf.kscan import _not_like_counts
+
+    assert "scan more k" in _not_like_counts([3], [6.2])
+    assert "scan more k" in _not_like_counts([2, 3], [6.0, 6.2])
+    assert "falling" in _not_like_counts([1, 2, 3], [9.0, 7.0, 6.2])
+    rising = _not_like_counts([1, 2, 3], [7.0, 6.2, 6.5])
+    assert "falling" not in rising and "counts times a gain" in rising
+    assert _not_like_counts([1, 2, 3], [1.2, 1.0, np.nan]) == ""
+    assert _not_like_counts([1, 2, 3], [1.2, 1.0, 0.99]) == ""
+
+
 def test_structure_left_at_an_early_knee_moves_the_suggestion_up():
     # six phases sharing a strong direct beam: e(k) bends at k = 5, where
     # r_real still shows the sixth phase's grains
