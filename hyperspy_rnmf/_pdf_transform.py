@@ -223,18 +223,18 @@ class PDFTransform:
         self._h = qt / mean_f[self.index] ** 2
 
         # 3. ad hoc polynomial correction, as one (n_t, n_t) operator
+        # F @ (I - P), with P = (fit rows) coefficients.T @ phi.T of rank deg,
+        # kept as its factors: the dense (n_t, n_t) operator took 18 MB at
+        # 1500 Q points in every pickled task
         n_t = qt.size
-        correction = None  # the identity (n_t x n_t, 16 MB for 1500 Q points)
+        self._correction = None  # the identity
         self.poly_degree = None
         if rpoly is not None:
             self.poly_degree = polynomial_degree(rpoly, qmaxinst)
             fit = qt <= qmaxinst + tol
             phi = _zero_constant_basis(qt, qmaxinst, self.poly_degree)
             coefficients = np.linalg.pinv(phi[fit])  # (deg, n_fit)
-            projector = np.zeros((n_t, n_t))
-            projector[fit] = coefficients.T @ phi.T  # F_fit @ this = fitted poly
-            correction = np.eye(n_t) - projector
-        self._correction = correction
+            self._correction = (np.flatnonzero(fit), coefficients.T, phi.T)
 
         # 4.-5. low-Q extension, Lorch window and sine transform: (n_t, n_r),
         # built when G(r) is first asked for
@@ -266,7 +266,12 @@ class PDFTransform:
                 mean_ratio[:k, 0] = 1.0 / (k * qt[:k])
                 extension = mean_ratio @ q_ext[None, :]  # (n_t, n_ext)
                 sine = sine + extension @ self._sine_matrix(q_ext, dq, qmax, lorch)
-        return sine if self._correction is None else self._correction @ sine
+        if self._correction is None:
+            return sine
+        fit, left, right = self._correction  # sine - P @ sine
+        kernel = sine.copy()
+        kernel[fit] -= left @ (right @ sine)
+        return kernel
 
     def __getstate__(self):
         """Pickled without the kernel (Q x r, about 15 MB for the default
@@ -303,8 +308,14 @@ class PDFTransform:
     def ad_hoc_correction(self, fq):
         """Subtract the fitted polynomial from ``F(Q)`` (n, n_t) on
         ``[qmin, max(qmax, qmaxinst)]`` (identity when ``rpoly`` is None)."""
-        fq = np.asarray(fq, dtype=np.float64)
-        return fq.copy() if self._correction is None else fq @ self._correction
+        return self._corrected(np.asarray(fq, dtype=np.float64))
+
+    def _corrected(self, fq):
+        """``F @ (I - P)`` (a copy; the identity without ``rpoly``)."""
+        if self._correction is None:
+            return fq.copy()
+        fit, left, right = self._correction
+        return fq - (fq[:, fit] @ left) @ right
 
     def _fq(self, intensity, corrected):
         intensity = np.asarray(intensity, dtype=np.float64)
@@ -320,7 +331,9 @@ class PDFTransform:
             safe = np.where(scale > 0, scale, np.nan)
             fq = self._h * (intensity[:, self.index] - model) / safe[:, None]
         if corrected and self._correction is not None:
-            fq = _finite_rows_times(fq, self._correction)
+            good = np.isfinite(fq).all(axis=1)  # NaN rows stay NaN, unmixed
+            fq = np.where(good[:, None], fq, np.nan)
+            fq[good] = self._corrected(fq[good])
         return fq, scale
 
     def reduced_structure_function(self, intensity):

@@ -474,3 +474,35 @@ def test_default_qmin_with_zero_counts_at_high_q():
     chosen = _pdf_transform.default_q_ranges(q, counts.astype(np.float64))
     assert 0.75 < chosen["qmin"] < 1.3
     assert chosen["qmin_rule"].startswith("first valley")
+
+
+@pytest.mark.parametrize("rpoly", [None, 0.9])
+def test_transform_pickles_small_and_equal(intensities, rpoly):
+    """The transform travels with every task of a lazy G(r) to the workers
+    of a dask.distributed cluster: it carried its Q x r kernel (15 MB) and,
+    with ``rpoly``, a dense Q x Q correction (18 MB at 1500 Q points)."""
+    import pickle
+
+    q = 0.01 / 2 + 0.01 * np.arange(1500)
+    intensity = np.interp(q, Q, oracle.distorted(Q, intensities["Ni"], "Ni"))
+    s = iq_signal(intensity[None].repeat(2, 0), q=q)
+    s.data[1, 600] = np.nan  # in the range used (Q = 6 1/Å)
+    transform, _ = s._transform(
+        composition="Ni",
+        scattering_factors="lobato",
+        qmin=None,
+        qmax=None,
+        qmaxinst=None,
+        fit_range=None,
+        background_degree=1,
+        rpoly=rpoly,
+        lorch=True,
+        low_q="linear",
+        r=np.arange(0.01, 50, 0.01),
+    )
+    expected = transform.reduced_pdf(s.data)[0]
+    payload = pickle.dumps(transform)
+    assert len(payload) < 1e6
+    again = pickle.loads(payload).reduced_pdf(s.data)[0]
+    np.testing.assert_array_equal(again, expected)
+    assert np.isnan(expected[1]).all() and np.isfinite(expected[0]).all()
