@@ -103,7 +103,7 @@ def find_direct_beam(image, masked=None):
     usable = np.isfinite(image)
     values = np.where(usable, image, 0.0)
     hot = hot_pixels(values)[0]
-    clean = without_hot_pixels(values)
+    clean = without_hot_pixels(values, hot)
     if not (clean[usable] > 0).any():
         raise ValueError(
             "No direct beam: the mean pattern has no counts (outside hot "

@@ -110,26 +110,29 @@ def hot_pixels(image):
     return local & (high > 0) & (support < 0.1 * high), high, support
 
 
-def without_hot_pixels(image):
-    """``image`` with its :func:`hot_pixels` replaced by their 3 x 3 median."""
+def without_hot_pixels(image, hot=None):
+    """``image`` with its :func:`hot_pixels` (or ``hot``, found before)
+    replaced by their 3 x 3 median."""
     from scipy import ndimage as ndi
 
-    hot = hot_pixels(image)[0]
+    hot = hot_pixels(image)[0] if hot is None else hot
     if not hot.any():
         return image
     return np.where(hot, ndi.median_filter(image, size=3, mode="nearest"), image)
 
 
-def _smooth(image, sigma, weight):
-    """Gaussian smoothing leaving out the pixels of zero ``weight``."""
+def normalised_smoothing(values, sigma, weight=None):
+    """Gaussian smoothing (``mode="nearest"``); with ``weight`` (1 for valid
+    pixels, 0 for missing ones), normalised so that missing pixels do not
+    count (0 where nothing valid is in reach). Same dtype as ``values``."""
     from scipy import ndimage as ndi
 
     if weight is None:
-        return ndi.gaussian_filter(image, sigma, mode="nearest")
+        return ndi.gaussian_filter(values, sigma, mode="nearest")
     norm = ndi.gaussian_filter(weight, sigma, mode="nearest")
-    smooth = ndi.gaussian_filter(image * weight, sigma, mode="nearest")
+    smoothed = ndi.gaussian_filter(values * weight, sigma, mode="nearest")
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norm > 1e-6, smooth / norm, 0.0)
+        return np.where(norm > 1e-6, smoothed / norm, 0).astype(values.dtype)
 
 
 def direct_beam(image, mask=None):
@@ -176,15 +179,15 @@ def direct_beam(image, mask=None):
     else:
         weight = None
     size = min(image.shape)
-    background = _smooth(image, max(size / 8, 2 * BEAM_SEARCH), weight)
-    search = _smooth(image, BEAM_SEARCH, weight) - background
+    background = normalised_smoothing(image, max(size / 8, 2 * BEAM_SEARCH), weight)
+    search = normalised_smoothing(image, BEAM_SEARCH, weight) - background
     if weight is not None:
         search[weight == 0] = -np.inf
     seed = np.unravel_index(np.argmax(search), image.shape)
     # the slowly varying background taken off: above half the beam's height
     # a ramp of 0.8 x its peak across the pattern joined the region
     image = image - background
-    smooth = _smooth(image, BEAM_SMOOTHING, weight)
+    smooth = normalised_smoothing(image, BEAM_SMOOTHING, weight)
     valid = np.ones(image.shape, bool) if weight is None else weight > 0
     reach = int(np.ceil(BEAM_SEARCH))
     r0, c0 = max(seed[0] - reach, 0), max(seed[1] - reach, 0)

@@ -111,13 +111,13 @@ def check_data_stats(stats, name="X"):
     where = getattr(stats, "where", None) or (lambda row, col: "")
     if not stats.finite:
         row, col = stats.argbad
-        value = getattr(stats, "badvalue", None)
+        value = stats.badvalue
         if value is None:
             found = "NaN or inf"
         elif np.isnan(value) and stats.weighted:  # inf / inf is NaN too
             found = "NaN after the Poisson normalisation (NaN or inf in the data)"
         else:
-            found = {True: "NaN"}.get(bool(np.isnan(value)), f"{value:g}")
+            found = "NaN" if np.isnan(value) else f"{value:g}"
         raise NonFiniteDataError(
             f"`{name}` contains NaN or inf: {found} (first at row {row}, "
             f"column {col}{where(row, col)}); "

@@ -11,7 +11,8 @@ HyperSpy-facing module converts to and from calibrated units.
 
 import numpy as np
 
-from hyperspy_rnmf._beam import direct_beam, hot_pixels
+from hyperspy_rnmf._beam import direct_beam, hot_pixels, without_hot_pixels
+from hyperspy_rnmf._beam import normalised_smoothing as _smooth
 
 
 # ------------------------------------------------------------ spot size
@@ -78,8 +79,7 @@ def describe_mean_pattern(mean):
     local[[0, -1], :] = local[:, [0, -1]] = False
     if not (local & (support >= 0.1 * high)).any():
         return result
-    # hot pixels replaced by their 3 x 3 median
-    clean = np.where(hot, ndi.median_filter(mean, size=3, mode="nearest"), mean)
+    clean = without_hot_pixels(mean, hot)
     centre, beam_sigma = direct_beam(clean, dead if dead.any() else None)
     result.update(beam_centre=centre, beam_sigma=beam_sigma)
     # spots: maxima of the scale-normalised Laplacian of Gaussian over
@@ -275,20 +275,6 @@ def dog_filter(stack, low, high, missing=None):
     )
     out[~finite] = 0
     return out
-
-
-def _smooth(values, sigma, weight=None):
-    """Gaussian smoothing (``mode="nearest"``); with ``weight`` (1 for valid
-    pixels, 0 for missing ones), normalised so that missing pixels do not
-    count (0 where nothing valid is in reach)."""
-    from scipy import ndimage as ndi
-
-    smooth = ndi.gaussian_filter(values, sigma, mode="nearest")
-    if weight is None:
-        return smooth
-    norm = ndi.gaussian_filter(weight, sigma, mode="nearest")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(norm > 1e-6, smooth / norm, 0).astype(values.dtype)
 
 
 def noise_map(first, second, low, high, floor=0.5):

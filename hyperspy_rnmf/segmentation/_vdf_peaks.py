@@ -384,8 +384,7 @@ def find_diffraction_peaks(
     # noise level per pixel from pairs of neighbouring patterns spread over
     # the scan
     n_patterns = rows * cols
-    first, second = _neighbour_pairs(rows, cols, _N_NOISE_SAMPLE // 2)
-    sampled = first if second is None else np.concatenate([first, second])
+    first, second, sampled = _noise_positions(rows, cols)
     picked = _sample if _sample is not None else np.asarray(_noise_sample(data))
     hot = _outshining_hot_pixels(picked)
     if hot is not None:  # left out like dead pixels, here and in every pattern
@@ -446,12 +445,17 @@ def _noise_sample(data):
     the pairs of :func:`_neighbour_pairs`, first patterns then second ones
     (a dask array for dask data, not computed)."""
     rows, cols = data.shape[:2]
-    first, second = _neighbour_pairs(rows, cols, _N_NOISE_SAMPLE // 2)
-    sampled = first if second is None else np.concatenate([first, second])
-    index = np.unravel_index(sampled, (rows, cols))
+    index = np.unravel_index(_noise_positions(rows, cols)[2], (rows, cols))
     if not isinstance(data, np.ndarray) and hasattr(data, "vindex"):
         return data.vindex[index]
     return data[index]
+
+
+def _noise_positions(rows, cols):
+    """``(first, second, both)``: the flat indices of the noise sample's
+    pairs (:func:`_neighbour_pairs`) and all of them, first then second."""
+    first, second = _neighbour_pairs(rows, cols, _N_NOISE_SAMPLE // 2)
+    return first, second, first if second is None else np.concatenate([first, second])
 
 
 def _neighbour_pairs(rows, cols, n_pairs):
@@ -479,12 +483,7 @@ def _outshining_hot_pixels(patterns):
     sixth, and the noise peaks it let through merged two planted crystals;
     dimmer hot pixels did no harm and are kept (isolated maxima can be sharp
     spots of low-count patterns)."""
-    if patterns.dtype.kind == "f":  # NaN, inf left out (0 if never finite)
-        finite = np.isfinite(patterns)
-        total = np.where(finite, patterns, 0).sum(axis=0, dtype=np.float64)
-        mean = total / np.maximum(finite.sum(axis=0), 1)
-    else:
-        mean = patterns.mean(axis=0, dtype=np.float64)
+    mean = np.nan_to_num(mean_pattern(patterns))  # NaN, inf left out
     hot = hot_pixels(mean)[0]
     if not hot.any() or hot.all():
         return None
