@@ -101,6 +101,60 @@ def test_block_passes_on_threads_give_the_same_bits(monkeypatch, dtype):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("transposed", [False, True])
+def test_first_pass_of_a_plain_array_runs_on_threads(monkeypatch, transposed):
+    """The first pass reads a plain float32 array block by block on several
+    threads (its statistics reduced while each block is in cache): the same
+    bits whatever the number of threads, exact statistics, and bad values in
+    a late block located in the data."""
+    from hyperspy_rnmf import _operand
+    from hyperspy_rnmf.rnmf import check_fit_data_stats
+
+    rng = np.random.default_rng(1)
+    X = rng.poisson(40.0, (700, 300)).astype(np.float32)
+    M = rng.standard_normal((300, 5) if not transposed else (700, 5))
+    M = M.astype(np.float32)
+    monkeypatch.setattr(_operand, "BLOCK_BYTES", 2**14)  # 13 rows a block
+    reduced = []  # sizes of the pieces whose statistics were reduced
+    block_stats = _operand._block_stats
+
+    def spy(block, *args):
+        reduced.append(block.shape[0])
+        return block_stats(block, *args)
+
+    monkeypatch.setattr(_operand, "_block_stats", spy)
+
+    def first(data, threads):
+        monkeypatch.setattr(_operand, "_available_cores", lambda: threads)
+        operand = _operand.NumpyOperand(data)
+        assert operand._whole() is not None and len(operand._bounds()) >= 50
+        reduced.clear()
+        result = (
+            operand.stats_and_rmatmul(M) if transposed else operand.stats_and_matmul(M)
+        )
+        assert max(reduced) <= operand.block_rows  # block by block
+        return result
+
+    stats, product = first(X, 1)
+    exact = X.astype(np.float64)
+    assert stats.sum_squares == pytest.approx(float((exact**2).sum()), rel=1e-12)
+    assert stats.total == float(exact.sum()) and stats.minimum == X.min()
+    expected = exact.T @ M if transposed else exact @ M
+    np.testing.assert_allclose(product, expected, rtol=1e-4, atol=1e-2)
+    for threads in (2, 3):
+        other_stats, other = first(X, threads)
+        np.testing.assert_array_equal(product, other)
+        assert other_stats.sum_squares == stats.sum_squares
+    for bad, match in [
+        (-2.5, r"minimum -2.5 at row 650, column 17"),
+        (np.nan, r"NaN \(first at row 650, column 17\)"),
+    ]:
+        Y = X.copy()
+        Y[650, 17] = bad
+        with pytest.raises(ValueError, match=match):
+            check_fit_data_stats(first(Y, 2)[0])
+
+
 def test_sketch_basis_is_orthonormalized_on_one_blas_thread(
     two_blas_threads, monkeypatch
 ):
