@@ -25,12 +25,11 @@ import numpy as np
 from hyperspy_rnmf._leverage import sample_rows
 
 
-def sweep_rows(V, gram, rhs, l1, l2, work, old=None):
+def sweep_rows(V, gram, rhs, l1, l2, work, old):
     """One HALS sweep over the rows of ``V`` for ``min 0.5 V^T G V - R^T V``.
 
-    Updates ``V`` in place and returns the squared norm of the update, or
-    None without ``old`` (a work array for it): tracking the change costs three
-    of the sweep's eight operations on every row.
+    Updates ``V`` in place and returns the squared norm of the update
+    (``work`` and ``old`` are work arrays of one row).
     """
     change = 0.0
     for j in range(V.shape[0]):
@@ -44,15 +43,13 @@ def sweep_rows(V, gram, rhs, l1, l2, work, old=None):
             work += l1
         if l2:
             work += l2 * row
-        if old is not None:
-            np.copyto(old, row)
+        np.copyto(old, row)
         work /= -denom
         work += row
         np.maximum(work, 0.0, out=row)
-        if old is not None:
-            np.subtract(row, old, out=old)
-            change += float(old @ old)
-    return change if old is not None else None
+        np.subtract(row, old, out=old)
+        change += float(old @ old)
+    return change
 
 
 def _accelerated_update(V, gram, rhs, l1, l2, work, old, max_sweeps):
@@ -63,9 +60,6 @@ def _accelerated_update(V, gram, rhs, l1, l2, work, old, max_sweeps):
     changes ``V`` by less than 10 % of the first sweep's change (1 % in
     squared norm).
     """
-    if max_sweeps == 1:  # the change is not needed
-        sweep_rows(V, gram, rhs, l1, l2, work)
-        return
     first = sweep_rows(V, gram, rhs, l1, l2, work, old)
     for _ in range(max_sweeps - 1):
         if sweep_rows(V, gram, rhs, l1, l2, work, old) <= 0.01 * first:

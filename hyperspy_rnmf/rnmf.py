@@ -249,8 +249,8 @@ default 'nndsvdar'
         it. Used only when the sample holds at most a quarter of that
         dimension (e.g. 187 x 187 detector pixels and k <= 16 with the
         default oversample) and without an L1 penalty on its factor. On
-        planted data: nearly the same phases and errors, 2-4 times less HALS time
-        at k = 8 (see the user guide). False runs every iteration on all
+        planted data: nearly the same phases and errors, 2-4 times less HALS
+        time at k = 8 (see the user guide). False runs every iteration on all
         rows.
 
     Attributes
