@@ -23,36 +23,10 @@ matrix and tensor factorizations", IEICE Trans. Fundamentals E92-A (2009) 708.
 import numpy as np
 
 from hyperspy_rnmf._leverage import sample_rows
+from hyperspy_rnmf._sweep import sweep_rows
 
 
-def sweep_rows(V, gram, rhs, l1, l2, work, old):
-    """One HALS sweep over the rows of ``V`` for ``min 0.5 V^T G V - R^T V``.
-
-    Updates ``V`` in place and returns the squared norm of the update
-    (``work`` and ``old`` are work arrays of one row).
-    """
-    change = 0.0
-    for j in range(V.shape[0]):
-        denom = gram[j, j] + l2
-        if denom <= 0:
-            continue
-        row = V[j]
-        np.matmul(gram[j], V, out=work)
-        work -= rhs[j]  # gradient
-        if l1:
-            work += l1
-        if l2:
-            work += l2 * row
-        np.copyto(old, row)
-        work /= -denom
-        work += row
-        np.maximum(work, 0.0, out=row)
-        np.subtract(row, old, out=old)
-        change += float(old @ old)
-    return change
-
-
-def _accelerated_update(V, gram, rhs, l1, l2, work, old, max_sweeps):
+def _accelerated_update(V, gram, rhs, l1, l2, max_sweeps):
     """Repeat HALS sweeps while they still pay (Gillis & Glineur 2012).
 
     The products forming ``gram`` and ``rhs`` cost more than a sweep, so up
@@ -60,9 +34,9 @@ def _accelerated_update(V, gram, rhs, l1, l2, work, old, max_sweeps):
     changes ``V`` by less than 10 % of the first sweep's change (1 % in
     squared norm).
     """
-    first = sweep_rows(V, gram, rhs, l1, l2, work, old)
+    first = sweep_rows(V, gram, rhs, l1, l2)
     for _ in range(max_sweeps - 1):
-        if sweep_rows(V, gram, rhs, l1, l2, work, old) <= 0.01 * first:
+        if sweep_rows(V, gram, rhs, l1, l2) <= 0.01 * first:
             break
 
 
@@ -196,10 +170,8 @@ def compressed_hals(
     B = np.asarray(B, dtype=dtype)
     Ut = np.array(U.T, dtype=dtype, order="C")  # (k, M): U stored by rows
     V = np.array(V, dtype=dtype, order="C")
-    (k, M), N = Ut.shape, V.shape[1]
+    k, M = Ut.shape
     AVt_t = np.empty((k, M), dtype)
-    work_u, work_v = np.empty(M, dtype), np.empty(N, dtype)
-    old_u, old_v = np.empty(M, dtype), np.empty(N, dtype)
     Uy, U_prev = Ut.copy(), np.empty_like(Ut)
     Vy, V_prev = V.copy(), np.empty_like(V)
     if a_sq is None:
@@ -216,7 +188,7 @@ def compressed_hals(
         UtA = (Uy @ Q) @ B
         UyUy = Uy @ Uy.T
         np.copyto(V_prev, V)
-        _accelerated_update(V, UyUy, UtA, l1_v, l2_v, work_v, old_v, INNER_SWEEPS)
+        _accelerated_update(V, UyUy, UtA, l1_v, l2_v, INNER_SWEEPS)
         # error of (Uy, V) from the small products at hand
         err_sq = a_sq - 2.0 * float(np.vdot(V, UtA)) + float(np.vdot(UyUy, V @ V.T))
         if penalized:  # the objective, not the fit, must decrease and settle
@@ -235,9 +207,7 @@ def compressed_hals(
             _extrapolate(Vy, V, V_prev, beta)
         np.matmul((B @ Vy.T).T, Qt, out=AVt_t)
         np.copyto(U_prev, Ut)
-        _accelerated_update(
-            Ut, Vy @ Vy.T, AVt_t, l1_u, l2_u, work_u, old_u, INNER_SWEEPS
-        )
+        _accelerated_update(Ut, Vy @ Vy.T, AVt_t, l1_u, l2_u, INNER_SWEEPS)
         if plain or restart:
             np.copyto(Uy, Ut)
         else:
@@ -344,10 +314,9 @@ def _solve_tall(Ut, Q, B, V, l1, l2, max_sweeps=20):
     V = np.asarray(V, dtype=np.float64)
     rhs = (B @ V.T).T @ Q.T
     gram = V @ V.T
-    work, old = np.empty(Ut.shape[1]), np.empty(Ut.shape[1])
-    first = sweep_rows(Ut, gram, rhs, l1, l2, work, old)
+    first = sweep_rows(Ut, gram, rhs, l1, l2)
     for _ in range(max_sweeps - 1):
-        if sweep_rows(Ut, gram, rhs, l1, l2, work, old) <= 1e-4 * first:
+        if sweep_rows(Ut, gram, rhs, l1, l2) <= 1e-4 * first:
             break
 
 

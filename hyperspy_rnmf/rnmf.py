@@ -36,7 +36,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hyperspy_rnmf._hals import sampled_hals, sweep_rows
+from hyperspy_rnmf._hals import sampled_hals
 from hyperspy_rnmf._init import (
     INIT_METHODS,
     nndsvd_from_sketch,
@@ -46,6 +46,7 @@ from hyperspy_rnmf._init import (
 from hyperspy_rnmf._nnls import nnls_gram
 from hyperspy_rnmf._operand import NumpyOperand
 from hyperspy_rnmf._sketch import qb_sketch
+from hyperspy_rnmf._sweep import sweep_rows
 from hyperspy_rnmf._threads import single_blas_thread
 from hyperspy_rnmf._validation import check_int, check_real
 
@@ -613,11 +614,11 @@ default 'nndsvdar'
         if H is None:
             rtol = np.finfo(WtX.dtype).eps  # W.T @ X in the data's precision
             return nnls_gram(gram, WtX, l1=l1_H, l2=l2_H, rtol=rtol)
-        H = np.array(H, dtype=np.float64)
-        work, old = np.empty(H.shape[1]), np.empty(H.shape[1])
+        H = np.array(H, dtype=np.float64, order="C")
+        WtX = np.ascontiguousarray(WtX, dtype=np.float64)
         size = float(np.vdot(H, H))
         for _ in range(20):
-            if sweep_rows(H, gram, WtX, l1_H, l2_H, work, old) <= 1e-6 * size:
+            if sweep_rows(H, gram, WtX, l1_H, l2_H) <= 1e-6 * size:
                 break
         return H
 
