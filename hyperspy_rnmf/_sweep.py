@@ -21,19 +21,22 @@ instead of 16.4 one-pass times (the HALS stages 85 + 25 ms instead of
 
 The kernel is compiled by numba (a dependency of pyxem and of the
 segmentation routes) on first use and cached on disk (under
-``NUMBA_CACHE_DIR`` when set). The first fit in a new Python process pays
-numba's start-up, about 0.4 s measured (``import numba`` and its compiler's
-initialisation; 1.0 s once, when the kernel is compiled), unless numba is
-already in use in that process (e.g. after ``import pyxem``): then loading
-the kernel takes under 10 ms. The kernel runs in float64 without
-reassociation (no ``fastmath``): the order of the operations on each
-column is the one written here, whatever the vector width or the number of
-threads (HALS is not threaded).
+``NUMBA_CACHE_DIR`` when set; where no cache folder is writable, compiled in
+every process: :func:`hyperspy_rnmf._numba.compile_kernel`). The first fit
+in a new Python process pays numba's start-up, about 0.4 s measured
+(``import numba`` and its compiler's initialisation; 1.0 s once, when the
+kernel is compiled), unless numba is already in use in that process (e.g.
+after ``import pyxem``): then loading the kernel takes under 10 ms. The
+kernel runs in float64 without reassociation (no ``fastmath``): the order of
+the operations on each column is the one written here, whatever the vector
+width or the number of threads (HALS is not threaded).
 """
 
 import functools
 
 import numpy as np
+
+from hyperspy_rnmf._numba import compile_kernel
 
 #: Columns updated together (measured for k = 3..30: 512 to 1024 columns
 #: were 5-20 % faster than 128-256 and equal to each other).
@@ -42,11 +45,8 @@ BLOCK = 512
 
 @functools.cache
 def _kernel():
-    import numba
-
     # one function without closures: numba's disk cache misses functions
     # that close over other compiled functions
-    @numba.njit(nogil=True, cache=True)
     def sweep(V, gram, rhs, l1, l2, block):
         k, n = V.shape
         acc = np.empty(block)
@@ -78,7 +78,7 @@ def _kernel():
                     row[t] = new
         return change.sum()
 
-    return sweep
+    return compile_kernel(sweep, nogil=True)
 
 
 def sweep_rows(V, gram, rhs, l1=0.0, l2=0.0):

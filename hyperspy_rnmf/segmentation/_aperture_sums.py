@@ -25,15 +25,15 @@ import functools
 
 import numpy as np
 
+from hyperspy_rnmf._numba import compile_kernel
+
 
 @functools.cache
 def _kernel():
     """The compiled kernel (numba is imported and the kernel compiled on
     first use; the machine code is cached on disk, under NUMBA_CACHE_DIR
-    when set)."""
-    import numba
+    when set; see :func:`hyperspy_rnmf._numba.compile_kernel`)."""
 
-    @numba.njit(nogil=True, cache=True, fastmath=True, boundscheck=False)
     def aperture_sums(patterns, indptr, pixels, weights, buffer, out):
         n, n_pixels = patterns.shape
         zero = weights[0] * 0
@@ -76,7 +76,7 @@ def _kernel():
                 for b in range(m):
                     out[i0 + b, v] = sums[b]
 
-    return aperture_sums
+    return compile_kernel(aperture_sums, nogil=True, fastmath=True, boundscheck=False)
 
 
 class ApertureSums:

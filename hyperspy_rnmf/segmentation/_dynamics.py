@@ -23,15 +23,14 @@ import functools
 
 import numpy as np
 
+from hyperspy_rnmf._numba import compile_kernel
+
 
 @functools.cache
 def _kernel():
-    import numba
-
     # one function without closures: numba's disk cache misses functions
     # that close over other compiled functions (measured: a miss in every
     # new process)
-    @numba.njit(nogil=True, cache=True)
     def deep_flags(level, order, maxima, n, h):
         rows, cols = level.shape
         parent = np.full(rows * cols, -1, np.int64)
@@ -84,7 +83,7 @@ def _kernel():
                 deep[peak[p]] = True
         return deep
 
-    return deep_flags
+    return compile_kernel(deep_flags, nogil=True)
 
 
 def deep_maxima(level, mask, maxima, n, h):
