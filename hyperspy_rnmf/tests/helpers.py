@@ -1,5 +1,10 @@
 """Planted data shared by the tests."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 
 
@@ -44,3 +49,21 @@ def counting_reads(data, chunks):
 
     array = da.from_array(data, chunks=chunks).map_blocks(count, dtype=data.dtype)
     return array, reads
+
+
+def run_python(code, env=None, drop=(), cwd=None, timeout=600):
+    """Run ``code`` in a fresh interpreter (the environment of this one, less
+    the variables in ``drop``, plus ``env``); fail the test with its output
+    unless it exits with 0. Returns the ``CompletedProcess``."""
+    environment = {k: v for k, v in os.environ.items() if k not in drop}
+    environment.update(env or {})
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result

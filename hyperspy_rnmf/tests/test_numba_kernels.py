@@ -1,9 +1,6 @@
 """The numba kernels compile, with or without a writable disk cache."""
 
 import os
-import subprocess
-import sys
-import textwrap
 
 import numba
 import numpy as np
@@ -11,6 +8,7 @@ import pytest
 from numba.core import config
 
 from hyperspy_rnmf._numba import compile_kernel
+from hyperspy_rnmf.tests.helpers import run_python
 
 NO_LOCATOR = """
 class NoLocator:
@@ -47,20 +45,12 @@ for w in caught:
 )
 def test_fit_without_a_writable_cache_location(tmp_path):
     (tmp_path / "nolocator.py").write_text(NO_LOCATOR)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(tmp_path)] + [p for p in [env.get("PYTHONPATH")] if p]
-    )
-    env["NUMBA_CACHE_LOCATOR_CLASSES"] = "nolocator.NoLocator"
-    run = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(SCRIPT)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr
+    pythonpath = [str(tmp_path)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+    env = {
+        "PYTHONPATH": os.pathsep.join(pythonpath),
+        "NUMBA_CACHE_LOCATOR_CLASSES": "nolocator.NoLocator",
+    }
+    run = run_python(SCRIPT, env=env, cwd=tmp_path)
     lines = run.stdout.splitlines()
     error = float(next(line for line in lines if line.startswith("error")).split()[1])
     assert error < 1e-4  # an exact rank-4 product, fitted

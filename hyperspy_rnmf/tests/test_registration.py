@@ -7,31 +7,18 @@ puts ``hyperspy_rnmf.pth`` into site-packages.
 """
 
 import importlib.metadata
-import os
 import pathlib
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 import hyperspy_rnmf
 from hyperspy_rnmf._autoload import ENV_VAR
+from hyperspy_rnmf.tests.helpers import run_python as _run_python
 
 
 def run_python(code, env=None, timeout=600):
-    environment = dict(os.environ)
-    environment.pop(ENV_VAR, None)
-    environment.update(env or {})
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
+    """A fresh interpreter with the registration's switch at its default."""
+    return _run_python(code, env=env, drop=(ENV_VAR,), timeout=timeout)
 
 
 FRESH = """
