@@ -30,7 +30,6 @@ from hyperspy_rnmf._operand import (
     _scan_block,
     _solve_loadings,
     _stack_components,
-    _with_ones,
     float_dtype,
     in_data_coordinates,
     non_finite_allowed,
@@ -59,14 +58,14 @@ def _task_first_matmul(chunk, prep, rows, matrix, check_min):
     block = _prepare_shared(chunk, *prep)
     with single_blas_thread(), non_finite_allowed():
         out = block @ matrix
-    return _block_stats(block, rows, out[:, -1], check_min), out
+    return _block_stats(block, rows, check_min), out
 
 
 def _task_first_rmatmul(chunk, prep, rows, matrix, check_min):
     block = _prepare_shared(chunk, *prep)
     with single_blas_thread(), non_finite_allowed():
         out = matrix[rows].T @ block
-    return _block_stats(block, rows, out[-1], check_min), out
+    return _block_stats(block, rows, check_min), out
 
 
 def _task_matmul(chunk, prep, matrix):
@@ -91,9 +90,7 @@ def _task_products(chunk, prep, rows, components, with_stats, check_min, need_no
     block = _prepare_shared(chunk, *prep)
     with single_blas_thread():
         if with_stats:
-            with non_finite_allowed():
-                sums = block.sum(axis=1)
-            stats = _block_stats(block, rows, sums, check_min)
+            stats = _block_stats(block, rows, check_min)
             if not stats.finite:
                 return stats, None, 0.0
             with non_finite_allowed():  # too large: rejected by the caller
@@ -320,7 +317,7 @@ class DaskOperand:
     def stats_and_matmul(self, matrix):
         from dask import delayed
 
-        matrix = self._shared(_with_ones(matrix))
+        matrix = self._shared(matrix)
         task = delayed(_task_first_matmul, pure=True)
         blocks = self._blocks()
         parts = self._compute(
@@ -329,12 +326,12 @@ class DaskOperand:
         out = np.empty((self.shape[0], parts[0][1].shape[1]), dtype=self.dtype)
         for (rows, _, _), (_, values) in zip(blocks, parts, strict=False):
             out[rows] = values
-        return self._first(p[0] for p in parts), np.ascontiguousarray(out[:, :-1])
+        return self._first(p[0] for p in parts), out
 
     def stats_and_rmatmul(self, matrix):
         from dask import delayed
 
-        matrix = self._shared(_with_ones(matrix))
+        matrix = self._shared(matrix)
         task = delayed(_task_first_rmatmul, pure=True)
         parts = [
             task(c, p, rows, matrix, self.check_min) for rows, c, p in self._blocks()
@@ -342,7 +339,7 @@ class DaskOperand:
         stats = [p[0] for p in parts]
         total = _tree_sum([p[1] for p in parts], checking=True)
         *stats, total = self._compute(*stats, total)
-        return self._first(stats), np.ascontiguousarray(total[:-1].T)
+        return self._first(stats), np.ascontiguousarray(total.T)
 
     def matmul(self, matrix):
         from dask import delayed

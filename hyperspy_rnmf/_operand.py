@@ -15,6 +15,7 @@ Rows and columns can be selected (navigation and signal masks) and scaled
 
 import numpy as np
 
+from hyperspy_rnmf._moments import block_moments
 from hyperspy_rnmf._nnls import nnls_gram
 from hyperspy_rnmf._threads import single_blas_thread
 
@@ -59,10 +60,11 @@ class BlockStats:
     """What the first pass learns about the data besides the sketch.
 
     ``total`` and ``sum_squares`` are the sum and the sum of squares of all
-    values, ``minimum`` the smallest value (with ``weighted``, the value
-    whose Poisson-weighted value was the smallest); ``finite`` is False if any
-    value is NaN or infinite. ``argmin`` and ``argbad`` locate a negative and a
-    non-finite value (row, column).
+    values, ``minimum`` the smallest value if it is negative, else 0 (with
+    ``weighted``, the value whose Poisson-weighted value was the smallest;
+    inf where negative values were not looked for, e.g. unsigned integer
+    data); ``finite`` is False if any value is NaN or infinite. ``argmin``
+    and ``argbad`` locate a negative and a non-finite value (row, column).
     """
 
     def __init__(self, minimum=np.inf, total=0.0, sum_squares=0.0):
@@ -118,42 +120,35 @@ def _row_number(rows, local):
     return int(rows[local])
 
 
-def _block_stats(block, rows, sums, check_min):
-    """Statistics of one float block.
+def _block_stats(block, rows, check_min):
+    """Statistics of one float block, read once (:mod:`hyperspy_rnmf._moments`).
 
-    ``sums`` are row or column sums of the block (computed with the pass's
-    matrix product): any NaN or infinity makes them non-finite, so the block
-    itself is searched only when something is wrong. ``rows`` gives the row
-    numbers of the block (first row number, or one number per row), used to
-    locate bad values. The minimum (skipped for
-    unsigned integer data, ``check_min=False``) and the sum of squares are
-    reduced piece by piece while each piece is in cache.
+    ``rows`` gives the row numbers of the block (first row number, or one
+    number per row), used to locate bad values. The block is searched again
+    only when something is wrong: for its first NaN or infinity when its sum
+    is not finite, for its smallest value when it holds negative values
+    (skipped for unsigned integer data, ``check_min=False``).
     """
-    stats = BlockStats(total=float(np.sum(sums, dtype=np.float64)))
+    stats = BlockStats()
     if block.size == 0:
         return stats
-    if not np.all(np.isfinite(sums)):
+    total, squares, negative = block_moments(block)
+    stats.total = total
+    if not np.isfinite(total):
         bad = np.argwhere(~np.isfinite(block))
         if bad.size:
             stats.finite = False
             stats.argbad = (_row_number(rows, bad[0, 0]), int(bad[0, 1]))
             stats.badvalue = float(block[bad[0, 0], bad[0, 1]])
             return stats
-        # finite values whose sums overflow: the sum of squares overflows
+        # finite values whose sum overflows: the sum of squares overflows
         # too, and check_data_stats reports the values as too large
-    step = _rows_per_piece(block.shape[1], block.itemsize)
-    minimum, squares = np.inf, 0.0
-    for start in range(0, block.shape[0], step):
-        piece = block[start : start + step]
-        if check_min:
-            minimum = min(minimum, float(piece.min()))
-        with np.errstate(over="ignore"):  # inf: reported by check_data_stats
-            squares += sum_squares(piece)
     stats.sum_squares = squares
     if check_min:
-        stats.minimum = minimum
-        if minimum < 0:
+        stats.minimum = 0.0
+        if negative:
             neg = np.unravel_index(np.argmin(block), block.shape)
+            stats.minimum = float(block[neg])
             stats.argmin = (_row_number(rows, neg[0]), int(neg[1]))
     return stats
 
@@ -214,7 +209,7 @@ def _block_sums(block, start, stop, row_keep, col_keep):
 
 def _block_products(block, components):
     """``block @ components.T`` (float64) and the squared norm of the block."""
-    return (block @ components.T).astype(np.float64), sum_squares(block)
+    return (block @ components.T).astype(np.float64), block_moments(block)[1]
 
 
 #: Values summed sequentially before the partial sums are added in float64.
@@ -289,12 +284,6 @@ def _exact_residual(block, loadings, components):
         part -= block[start:stop]
         total += float(np.einsum("ij,ij->", part, part))
     return total
-
-
-def _with_ones(matrix):
-    """``matrix`` with a column of ones appended (row or column sums)."""
-    ones = np.ones((matrix.shape[0], 1), dtype=matrix.dtype)
-    return np.concatenate([matrix, ones], axis=1)
 
 
 class NumpyOperand:
@@ -484,41 +473,50 @@ class NumpyOperand:
     def stats_and_matmul(self, matrix):
         """First pass: statistics and ``X @ matrix`` together.
 
-        Always block by block on several threads, also when the data could be
-        used as they are (unlike the other products): the statistics of each
-        block are then reduced while it is still in cache, and on all cores.
-        With one BLAS call over the whole array they were reduced afterwards
-        on one core, reading the data a second time: on the 2028 x 187^2
-        float32 benchmark, 32 ms for the product and 31 ms for the
-        statistics, against 47 ms block by block.
+        Data that can be used as they are go to one BLAS call (on all
+        cores) and then to the compiled statistics kernel
+        (:mod:`hyperspy_rnmf._moments`, one core); other data (converted,
+        selected or scaled) block by block on several threads, each block's
+        statistics computed while it is in cache. On the 2028 x 187^2
+        float32 data of ``bench_rnmf.py`` (the transposed product, runs
+        interleaved): 43-46 ms, against 54-59 ms block by block with the
+        same kernel and 59-78 ms block by block with NumPy's reductions.
         """
-        matrix = _with_ones(matrix)
+        whole = self._whole()
+        if whole is not None:
+            with non_finite_allowed():
+                out = whole @ matrix
+            return self._first(_block_stats(whole, 0, self.check_min)), out
         out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
 
         def product_and_stats(start, stop, block):
             with non_finite_allowed():
                 np.matmul(block, matrix, out=out[start:stop])  # rows of its own
-            return _block_stats(block, start, out[start:stop, -1], self.check_min)
+            return _block_stats(block, start, self.check_min)
 
         stats = [part for _, _, part in self._map_blocks(product_and_stats)]
-        return self._first(stats), np.ascontiguousarray(out[:, :-1])
+        return self._first(stats), out
 
     def stats_and_rmatmul(self, matrix):
-        """First pass: statistics and ``X.T @ matrix`` together (block by
-        block, see :meth:`stats_and_matmul`)."""
-        matrix = _with_ones(matrix)
+        """First pass: statistics and ``X.T @ matrix`` together (see
+        :meth:`stats_and_matmul`)."""
+        whole = self._whole()
+        if whole is not None:
+            with non_finite_allowed():
+                out = np.ascontiguousarray((matrix.T @ whole).T)
+            return self._first(_block_stats(whole, 0, self.check_min)), out
         out = np.zeros((matrix.shape[1], self.shape[1]), dtype=self.dtype)
 
         def product_and_stats(start, stop, block):
             with non_finite_allowed():
                 part = matrix[start:stop].T @ block
-            return part, _block_stats(block, start, part[-1], self.check_min)
+            return part, _block_stats(block, start, self.check_min)
 
         stats = []
         for _, _, (part, part_stats) in self._map_blocks(product_and_stats):
             out += part
             stats.append(part_stats)
-        return self._first(stats), np.ascontiguousarray(out[:-1].T)
+        return self._first(stats), np.ascontiguousarray(out.T)
 
     def matmul(self, matrix):
         """``X @ matrix`` for a thin ``matrix`` of shape (n_cols, l)."""
@@ -571,9 +569,7 @@ class NumpyOperand:
             if with_stats:  # in order, stopping at the first non-finite block
                 parts = []
                 for start, stop, block in self._blocks():
-                    with non_finite_allowed():
-                        sums = block.sum(axis=1)
-                    part = _block_stats(block, start, sums, self.check_min)
+                    part = _block_stats(block, start, self.check_min)
                     parts.append(part)
                     if not part.finite:
                         break

@@ -50,8 +50,7 @@ def _demo(args, s, truth):
     import matplotlib.pyplot as plt
     from sklearn.decomposition import NMF
 
-    from hyperspy_rnmf import RandomizedNMF
-    from hyperspy_rnmf._sweep import load_kernel
+    from hyperspy_rnmf import RandomizedNMF, _moments, _sweep
     from hyperspy_rnmf.matching import match_components, relative_error
 
     k = args.phases
@@ -60,7 +59,8 @@ def _demo(args, s, truth):
 
     # numba's start-up is paid once per Python process, by the first fit:
     # shown here, and kept out of the time of the fit
-    print(f"  compiled HALS kernel ready in {load_kernel():.2f} s (once per process)")
+    ready = _moments.load_kernel() + _sweep.load_kernel()
+    print(f"  compiled kernels ready in {ready:.2f} s (once per process)")
 
     t0 = time.perf_counter()
     rnmf = RandomizedNMF(k, random_state=args.seed)

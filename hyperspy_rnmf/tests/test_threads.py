@@ -102,11 +102,14 @@ def test_block_passes_on_threads_give_the_same_bits(monkeypatch, dtype):
 
 
 @pytest.mark.parametrize("transposed", [False, True])
-def test_first_pass_of_a_plain_array_runs_on_threads(monkeypatch, transposed):
-    """The first pass reads a plain float32 array block by block on several
-    threads (its statistics reduced while each block is in cache): the same
-    bits whatever the number of threads, exact statistics, and bad values in
-    a late block located in the data."""
+@pytest.mark.parametrize("plain", [True, False])
+def test_first_pass_reads_the_data_once(monkeypatch, transposed, plain):
+    """The first pass of a plain float32 array is one BLAS product and one
+    read of the statistics kernel over the whole array; data read through a
+    selection (or converted) go block by block on several threads, each
+    block's statistics computed while it is in cache: the same bits whatever
+    the number of threads. Either way: exact statistics, and bad values in a
+    late block located in the data."""
     from hyperspy_rnmf import _operand
     from hyperspy_rnmf.rnmf import check_fit_data_stats
 
@@ -123,34 +126,44 @@ def test_first_pass_of_a_plain_array_runs_on_threads(monkeypatch, transposed):
         return block_stats(block, *args)
 
     monkeypatch.setattr(_operand, "_block_stats", spy)
+    cols = None if plain else np.arange(300)  # every column, read through a copy
 
     def first(data, threads):
         monkeypatch.setattr(_operand, "_available_cores", lambda: threads)
-        operand = _operand.NumpyOperand(data)
-        assert operand._whole() is not None and len(operand._bounds()) >= 50
+        operand = _operand.NumpyOperand(data, cols=cols)
+        assert (operand._whole() is not None) == plain
+        assert len(operand._bounds()) >= 50
         reduced.clear()
         result = (
             operand.stats_and_rmatmul(M) if transposed else operand.stats_and_matmul(M)
         )
-        assert max(reduced) <= operand.block_rows  # block by block
+        if plain:
+            assert reduced == [700]  # the whole array at once
+        else:
+            assert len(reduced) == len(operand._bounds())  # block by block
         return result
 
     stats, product = first(X, 1)
     exact = X.astype(np.float64)
     assert stats.sum_squares == pytest.approx(float((exact**2).sum()), rel=1e-12)
-    assert stats.total == float(exact.sum()) and stats.minimum == X.min()
+    assert stats.total == pytest.approx(float(exact.sum()), rel=1e-12)
+    assert stats.finite and stats.minimum == 0.0  # no negative value
     expected = exact.T @ M if transposed else exact @ M
     np.testing.assert_allclose(product, expected, rtol=1e-4, atol=1e-2)
-    for threads in (2, 3):
-        other_stats, other = first(X, threads)
-        np.testing.assert_array_equal(product, other)
-        assert other_stats.sum_squares == stats.sum_squares
+    if not plain:
+        for threads in (2, 3):
+            other_stats, other = first(X, threads)
+            np.testing.assert_array_equal(product, other)
+            assert other_stats.sum_squares == stats.sum_squares
+            assert other_stats.total == stats.total
     for bad, match in [
         (-2.5, r"minimum -2.5 at row 650, column 17"),
         (np.nan, r"NaN \(first at row 650, column 17\)"),
+        (np.inf, r"inf \(first at row 650, column 17\)"),
     ]:
         Y = X.copy()
         Y[650, 17] = bad
+        Y[660, 20] = -1.0 if bad == -2.5 else bad
         with pytest.raises(ValueError, match=match):
             check_fit_data_stats(first(Y, 2)[0])
 
