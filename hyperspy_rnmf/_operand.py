@@ -120,6 +120,20 @@ def _row_number(rows, local):
     return int(rows[local])
 
 
+def _first_non_finite(block):
+    """``(row, column)`` of the first NaN or infinity of ``block``, or None.
+
+    Searched a few rows at a time: the block can be the whole in-memory
+    array, whose boolean mask would be as many bytes as it has values.
+    """
+    step = _rows_per_piece(block.shape[1], block.itemsize)
+    for start in range(0, block.shape[0], step):
+        bad = np.argwhere(~np.isfinite(block[start : start + step]))
+        if bad.size:
+            return start + int(bad[0, 0]), int(bad[0, 1])
+    return None
+
+
 def _block_stats(block, rows, check_min):
     """Statistics of one float block, read once (:mod:`hyperspy_rnmf._moments`).
 
@@ -135,11 +149,11 @@ def _block_stats(block, rows, check_min):
     total, squares, negative = block_moments(block)
     stats.total = total
     if not np.isfinite(total):
-        bad = np.argwhere(~np.isfinite(block))
-        if bad.size:
+        bad = _first_non_finite(block)
+        if bad is not None:
             stats.finite = False
-            stats.argbad = (_row_number(rows, bad[0, 0]), int(bad[0, 1]))
-            stats.badvalue = float(block[bad[0, 0], bad[0, 1]])
+            stats.argbad = (_row_number(rows, bad[0]), bad[1])
+            stats.badvalue = float(block[bad])
             return stats
         # finite values whose sum overflows: the sum of squares overflows
         # too, and check_data_stats reports the values as too large

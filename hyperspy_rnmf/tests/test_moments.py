@@ -84,3 +84,18 @@ def test_other_blocks_are_refused(block, match):
 
 def test_load_kernel_returns_its_time():
     assert 0.0 <= load_kernel() < 60.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_first_bad_value_is_found_piece_by_piece(monkeypatch, dtype):
+    from hyperspy_rnmf import _operand
+
+    monkeypatch.setattr(_operand, "CACHE_BYTES", 64 * 8)  # a few rows a piece
+    block = np.ones((300, 64), dtype)
+    assert _operand._first_non_finite(block) is None
+    block[250, 3] = np.inf
+    block[251, 0] = np.nan
+    block[250, 40] = np.nan
+    assert _operand._first_non_finite(block) == (250, 3)
+    stats = _operand._block_stats(block, 1000, True)  # rows numbered from 1000
+    assert not stats.finite and stats.argbad == (1250, 3) and stats.badvalue == np.inf
