@@ -499,7 +499,7 @@ class NumpyOperand:
         whole = self._whole()
         if whole is not None:
             with non_finite_allowed():
-                out = whole @ matrix
+                out = self.matmul(matrix)
             return self._first(_block_stats(whole, 0, self.check_min)), out
         out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
 
@@ -517,7 +517,7 @@ class NumpyOperand:
         whole = self._whole()
         if whole is not None:
             with non_finite_allowed():
-                out = np.ascontiguousarray((matrix.T @ whole).T)
+                out = self.rmatmul(matrix)
             return self._first(_block_stats(whole, 0, self.check_min)), out
         out = np.zeros((matrix.shape[1], self.shape[1]), dtype=self.dtype)
 
