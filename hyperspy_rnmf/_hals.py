@@ -23,7 +23,7 @@ matrix and tensor factorizations", IEICE Trans. Fundamentals E92-A (2009) 708.
 import numpy as np
 
 from hyperspy_rnmf._leverage import sample_rows
-from hyperspy_rnmf._sweep import sweep_rows
+from hyperspy_rnmf._sweep import extrapolate, sweep_until
 
 
 def _accelerated_update(V, gram, rhs, l1, l2, max_sweeps):
@@ -34,10 +34,7 @@ def _accelerated_update(V, gram, rhs, l1, l2, max_sweeps):
     changes ``V`` by less than 10 % of the first sweep's change (1 % in
     squared norm).
     """
-    first = sweep_rows(V, gram, rhs, l1, l2)
-    for _ in range(max_sweeps - 1):
-        if sweep_rows(V, gram, rhs, l1, l2) <= 0.01 * first:
-            break
+    sweep_until(V, gram, rhs, l1, l2, max_sweeps=max_sweeps, ratio=0.01)
 
 
 #: Most HALS sweeps of each factor per update (:func:`_accelerated_update`
@@ -207,14 +204,14 @@ def compressed_hals(
             np.copyto(Vy, V)
             beta_max, beta = beta, beta / 1.5
         else:
-            _extrapolate(Vy, V, V_prev, beta)
+            extrapolate(Vy, V, V_prev, beta)
         np.matmul((B @ Vy.T).T, Qt, out=AVt_t)
         np.copyto(U_prev, Ut)
         _accelerated_update(Ut, Vy @ Vy.T, AVt_t, l1_u, l2_u, INNER_SWEEPS)
         if plain or restart:
             np.copyto(Uy, Ut)
         else:
-            _extrapolate(Uy, Ut, U_prev, beta)
+            extrapolate(Uy, Ut, U_prev, beta)
             beta, beta_max = min(beta_max, 1.05 * beta), min(1.0, 1.01 * beta_max)
         if n_iter % 10 == 0:  # slow drifts: every 10 iterations is enough
             _flush(Ut)
@@ -317,10 +314,7 @@ def _solve_tall(Ut, Q, B, V, l1, l2, max_sweeps=20):
     V = np.asarray(V, dtype=np.float64)
     rhs = (B @ V.T).T @ Q.T
     gram = V @ V.T
-    first = sweep_rows(Ut, gram, rhs, l1, l2)
-    for _ in range(max_sweeps - 1):
-        if sweep_rows(Ut, gram, rhs, l1, l2) <= 1e-4 * first:
-            break
+    sweep_until(Ut, gram, rhs, l1, l2, max_sweeps=max_sweeps, ratio=1e-4)
 
 
 def _balance(Ut, V, with_u, with_v, penalties=(0.0, 0.0, 0.0, 0.0)):
@@ -408,11 +402,3 @@ def _flush(A):
     row_max = A.max(axis=1, keepdims=True)
     threshold = np.maximum(eps * row_max, eps * eps * max(float(row_max.max()), 0.0))
     np.putmask(A, A < threshold, 0)
-
-
-def _extrapolate(out, new, old, beta):
-    """``out = max(0, new + beta (new - old))``, in place."""
-    np.subtract(new, old, out=out)
-    out *= beta
-    out += new
-    np.maximum(out, 0.0, out=out)

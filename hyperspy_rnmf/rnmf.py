@@ -46,7 +46,7 @@ from hyperspy_rnmf._init import (
 from hyperspy_rnmf._nnls import nnls_gram
 from hyperspy_rnmf._operand import NumpyOperand
 from hyperspy_rnmf._sketch import qb_sketch
-from hyperspy_rnmf._sweep import sweep_rows
+from hyperspy_rnmf._sweep import sweep_until
 from hyperspy_rnmf._threads import single_blas_thread
 from hyperspy_rnmf._validation import check_int, check_real
 
@@ -617,9 +617,7 @@ default 'nndsvdar'
         H = np.array(H, dtype=np.float64, order="C")
         WtX = np.ascontiguousarray(WtX, dtype=np.float64)
         size = float(np.vdot(H, H))
-        for _ in range(20):
-            if sweep_rows(H, gram, WtX, l1_H, l2_H) <= 1e-6 * size:
-                break
+        sweep_until(H, gram, WtX, l1_H, l2_H, max_sweeps=20, threshold=1e-6 * size)
         return H
 
     def _project(
