@@ -174,8 +174,7 @@ def sweep_rows(V, gram, rhs, l1=0.0, l2=0.0):
     float
         The squared Frobenius norm of the update.
     """
-    gram, rhs = _check(V, gram, rhs)
-    return float(_kernel()(V, gram, rhs, float(l1), float(l2), BLOCK, 1, 0.0, -1.0)[1])
+    return sweep_until(V, gram, rhs, l1, l2, max_sweeps=1)[1]
 
 
 def sweep_until(V, gram, rhs, l1=0.0, l2=0.0, *, max_sweeps, ratio=0.0, threshold=-1.0):

@@ -615,7 +615,6 @@ default 'nndsvdar'
             rtol = np.finfo(WtX.dtype).eps  # W.T @ X in the data's precision
             return nnls_gram(gram, WtX, l1=l1_H, l2=l2_H, rtol=rtol)
         H = np.array(H, dtype=np.float64, order="C")
-        WtX = np.ascontiguousarray(WtX, dtype=np.float64)
         size = float(np.vdot(H, H))
         sweep_until(H, gram, WtX, l1_H, l2_H, max_sweeps=20, threshold=1e-6 * size)
         return H
