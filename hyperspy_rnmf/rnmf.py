@@ -555,6 +555,8 @@ default 'nndsvdar'
             rng=rng if self.leverage_sampling else None,
             max_iter=self.max_iter,
             tol=self.tol,
+            # |X|^2 from the first pass: the warm exit watches the data's error
+            outside_sq=sketch.stats.sum_squares - float(np.vdot(sketch.B, sketch.B)),
             **penalties,  # in float64 for any data: see compressed_hals
         )
         if not converged:

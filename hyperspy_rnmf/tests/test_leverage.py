@@ -170,6 +170,85 @@ def test_warm_exit_does_not_cut_a_fit_that_still_improves(tall_sketch):
         np.testing.assert_array_equal(a, b)
 
 
+def test_warm_exit_measures_the_gain_on_the_error_of_the_data(tall_sketch):
+    """With ``outside_sq`` (the data's squared norm outside the sketch), the
+    warm exit watches the error of the data, ``d_n = sqrt(outside_sq +
+    e_n^2)``: it stops at the first plain iteration ``n >= 2`` with
+    ``d_{n-1} - d_n <= tol / WINDOW * d_n``, predicted here from the errors
+    ``e_n`` of the iterates."""
+    Q, B, _, _ = tall_sketch
+    rng = np.random.default_rng(0)
+    U0, V0 = rng.random((Q.shape[0], 4)), rng.random((4, B.shape[1]))
+    U, V, _, converged = compressed_hals(Q, B, U0, V0, max_iter=20, **OPTIONS)
+    assert not converged  # still improving: the warm stage has work to do
+    # error of iteration n: the start's U (or iteration n-1's) with V_n
+    iterates = [
+        compressed_hals(Q, B, U, V, max_iter=n, **OPTIONS)[:2] for n in range(1, 6)
+    ]
+    tall = [U] + [u for u, _ in iterates]
+    errors = [None] + [
+        np.linalg.norm(Q @ B - tall[n - 1] @ iterates[n - 1][1]) for n in range(1, 6)
+    ]
+    rate = OPTIONS["tol"] / WINDOW
+    # the least outside_sq at which iteration n meets the rule, to first order
+    # in the gain: e_n (e_{n-1} - e_n) = rate (outside + e_n^2)
+    least = {
+        n: errors[n] * (errors[n - 1] - errors[n]) / rate - errors[n] ** 2
+        for n in (2, 3, 4)
+    }
+    sketch_only = compressed_hals(Q, B, U, V, max_iter=2000, warm=True, **OPTIONS)
+    assert sketch_only[2] > 4 and min(least.values()) > 0
+    outside = np.sqrt(least[3] * least[4])
+    assert least[4] < outside < min(least[2], least[3])
+    stops_at_4 = compressed_hals(
+        Q, B, U, V, max_iter=2000, warm=True, outside_sq=outside, **OPTIONS
+    )
+    assert stops_at_4[2:] == (4, True)
+    far = compressed_hals(
+        Q, B, U, V, max_iter=2000, warm=True, outside_sq=1e6 * outside, **OPTIONS
+    )
+    assert far[2:] == (2, True)
+    # nothing outside the sketch (or a negative round-off): the sketch's error
+    for outside_sq in (0.0, -1e-9 * float(np.vdot(B, B))):
+        same = compressed_hals(
+            Q, B, U, V, max_iter=2000, warm=True, outside_sq=outside_sq, **OPTIONS
+        )
+        assert same[2:] == sketch_only[2:]
+        for a, b in zip(same[:2], sketch_only[:2], strict=True):
+            np.testing.assert_array_equal(a, b)
+    # the window rule does not use it: a cold fit is the same bit for bit
+    cold = compressed_hals(Q, B, U, V, max_iter=2000, **OPTIONS)
+    cold_outside = compressed_hals(
+        Q, B, U, V, max_iter=2000, outside_sq=1e6 * outside, **OPTIONS
+    )
+    assert cold[2:] == cold_outside[2:]
+    for a, b in zip(cold[:2], cold_outside[:2], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fit_gives_hals_the_data_outside_the_sketch(monkeypatch):
+    """RandomizedNMF passes |X|^2 - |B|^2 (|X|^2 from its first pass) to both
+    HALS stages; only the warm one uses it."""
+    import hyperspy_rnmf._hals as hals
+
+    s, _ = synthetic_4dstem(3, (12, 10), (128, 128), random_state=0, dtype="float32")
+    X = s.data.reshape(120, -1)
+    seen = []
+
+    def recording(Q, B, *args, **kwargs):
+        seen.append((kwargs.get("warm", False), kwargs["outside_sq"], B))
+        return compressed_hals(Q, B, *args, **kwargs)
+
+    monkeypatch.setattr(hals, "compressed_hals", recording)
+    RandomizedNMF(3, random_state=0).fit(X)
+    assert [warm for warm, _, _ in seen] == [False, True]
+    squares = float(np.sum(X.astype(np.float64) ** 2))
+    for _, outside_sq, B in seen:
+        expected = squares - float(np.sum(B**2))
+        assert outside_sq == pytest.approx(expected, rel=1e-6)
+        assert 0 < outside_sq < squares
+
+
 def test_sample_stage_error_is_measured_on_the_sampled_rows(tall_sketch, monkeypatch):
     """The rescaled sample of Q is not orthonormal: the sample stage must
     measure its error with |Q_s B|^2, not |B|^2. With |B|^2 the error of this
