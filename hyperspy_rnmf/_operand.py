@@ -226,47 +226,6 @@ def _block_products(block, components):
     return (block @ components.T).astype(np.float64), block_moments(block)[1]
 
 
-#: Values summed sequentially before the partial sums are added in float64.
-SQUARES_RUN = 1024
-
-
-def sum_squares(rows):
-    """Sum of squares of a 2D array: in runs of ``SQUARES_RUN`` values of a
-    row in its precision, then in float64.
-
-    One float32 dot product over a whole piece (about 500 000 values) lost
-    the low bits of each square once its running sums passed 2^24: 3.4e-5
-    too low on detector counts with a bright direct beam, which made the
-    residual of a fit at 8 % error 0.27 % too low. Sums over whole rows
-    still drift with the row length (2e-6 on 256^2 patterns); runs of 1024
-    keep it at about 1e-7, at the cost of one dot product per run
-    (NumPy's pairwise sums need a squared copy, twice the time).
-    """
-    if rows.size == 0:
-        return 0.0
-    n_rows, n_cols = rows.shape
-    whole = n_cols - n_cols % SQUARES_RUN
-    total = 0.0
-    if whole:
-        runs = rows[:, :whole].reshape(n_rows, -1, SQUARES_RUN)
-        total += float(_self_dots(runs).sum(dtype=np.float64))
-    if whole < n_cols:
-        total += float(_self_dots(rows[:, whole:]).sum(dtype=np.float64))
-    return total
-
-
-def _self_dots(runs):
-    """Dot product of every run (last axis) with itself, in its precision.
-
-    ``np.vecdot`` (NumPy >= 2) takes 0.7 times the time of ``einsum`` here
-    and rounds less: on float32 detector counts of up to 6e4, 4e-9 to 4e-8
-    of the exact sum against 8e-8 to 2.4e-7.
-    """
-    if hasattr(np, "vecdot"):
-        return np.vecdot(runs, runs)
-    return np.einsum("...k,...k->...", runs, runs)
-
-
 def _solve_loadings(rhs, norm, gram, l1, l2, dtype):
     """Loadings by NNLS from ``rhs = X @ H.T`` (computed in ``dtype``), and the
     squared residual.

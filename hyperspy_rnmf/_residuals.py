@@ -1,7 +1,8 @@
 """Residuals of a factorization, accumulated block by block, and their structure.
 
 For a block of rows ``X_b`` and a model ``W_b H`` the residual ``R = X_b - W_b H``
-is formed a few cache-sized rows at a time and reduced at once to what the
+is formed a few cache-sized rows at a time and reduced at once, in one read
+by a compiled kernel (:mod:`hyperspy_rnmf._residual_sums`), to what the
 diagnostics need: the sum of ``|R|`` of every row (the real-space residual map
 r_real of Werbrouck et al. 2025, once divided by the number of pixels), the sum
 of ``|R|`` of every column (the reciprocal-space map r_reciprocal), and the
@@ -14,7 +15,7 @@ residual forms regions (a missing component).
 
 import numpy as np
 
-from hyperspy_rnmf._operand import sum_squares
+from hyperspy_rnmf._residual_sums import residual_sums
 
 #: Size of the residual pieces formed at once (bytes).
 PIECE_BYTES = 2**21
@@ -97,7 +98,6 @@ def residual_stats(block, models, expected=False, scales=None):
             np.empty(shape, dtype),
             np.empty(shape, bool),
         )
-    col_sum = np.empty(n_cols, dtype)
     results = [
         [np.empty(n_rows), np.zeros(n_cols), 0.0]
         + ([np.empty(n_rows)] if expected else [])
@@ -126,13 +126,7 @@ def residual_stats(block, models, expected=False, scales=None):
                 result[3][start:stop] = m.sum(axis=1)
             elif expected == "last":
                 result[3][start:stop] = results[last][3][start:stop]
-            p -= piece
-            result[2] += sum_squares(p)
-            np.abs(p, out=p)
-            # pairwise float32 sums along rows; few rows per column sum
-            result[0][start:stop] = p.sum(axis=1)
-            np.add.reduce(p, axis=0, out=col_sum)
-            result[1] += col_sum
+            result[2] += residual_sums(p, piece, result[0][start:stop], result[1])
     return [tuple(r) for r in results]
 
 
