@@ -142,13 +142,17 @@ def test_budget_is_shared_between_the_two_stages(tall_sketch, monkeypatch):
         assert U.shape == (20_000, 3) and np.all(U >= 0)
 
 
-def test_warm_start_that_is_converged_stops_after_two_iterations(tall_sketch):
+def test_warm_start_that_is_converged_stops_after_one_iteration(tall_sketch):
     Q, B, (U0, V0), _ = tall_sketch
     U, V, _, converged = compressed_hals(Q, B, U0, V0, max_iter=2000, **OPTIONS)
     assert converged
     warm = compressed_hals(Q, B, U, V, max_iter=2000, warm=True, **OPTIONS)
     cold = compressed_hals(Q, B, U, V, max_iter=2000, **OPTIONS)
-    assert warm[2:] == (2, True)
+    # the update of V gained nothing on the start: the start's U is returned
+    assert warm[2:] == (1, True)
+    np.testing.assert_array_equal(warm[0], U)
+    one = compressed_hals(Q, B, U, V, max_iter=1, **OPTIONS)
+    np.testing.assert_array_equal(warm[1], one[1])  # V after one update
     # the window rule needs at least WINDOW + 1 (more while round-off of this
     # exact product still lowers the error: 11 or 16 with different BLAS)
     assert cold[3] and cold[2] >= WINDOW + 1
@@ -173,33 +177,32 @@ def test_warm_exit_does_not_cut_a_fit_that_still_improves(tall_sketch):
 def test_warm_exit_measures_the_gain_on_the_error_of_the_data(tall_sketch):
     """With ``outside_sq`` (the data's squared norm outside the sketch), the
     warm exit watches the error of the data, ``d_n = sqrt(outside_sq +
-    e_n^2)``: it stops at the first plain iteration ``n >= 2`` with
-    ``d_{n-1} - d_n <= tol / WINDOW * d_n``, predicted here from the errors
-    ``e_n`` of the iterates."""
+    e_n^2)``: it stops at the first plain iteration ``n >= 1`` with
+    ``d_{n-1} - d_n <= tol / WINDOW * d_n`` (``e_0``: the start's error),
+    predicted here from the errors ``e_n`` of the iterates."""
     Q, B, _, _ = tall_sketch
     rng = np.random.default_rng(0)
     U0, V0 = rng.random((Q.shape[0], 4)), rng.random((4, B.shape[1]))
     U, V, _, converged = compressed_hals(Q, B, U0, V0, max_iter=20, **OPTIONS)
     assert not converged  # still improving: the warm stage has work to do
     # error of iteration n: the start's U (or iteration n-1's) with V_n
-    iterates = [
+    iterates = [(U, V)] + [
         compressed_hals(Q, B, U, V, max_iter=n, **OPTIONS)[:2] for n in range(1, 6)
     ]
-    tall = [U] + [u for u, _ in iterates]
-    errors = [None] + [
-        np.linalg.norm(Q @ B - tall[n - 1] @ iterates[n - 1][1]) for n in range(1, 6)
+    errors = [np.linalg.norm(Q @ B - U @ V)] + [
+        np.linalg.norm(Q @ B - iterates[n - 1][0] @ iterates[n][1]) for n in range(1, 6)
     ]
     rate = OPTIONS["tol"] / WINDOW
     # the least outside_sq at which iteration n meets the rule, to first order
     # in the gain: e_n (e_{n-1} - e_n) = rate (outside + e_n^2)
     least = {
         n: errors[n] * (errors[n - 1] - errors[n]) / rate - errors[n] ** 2
-        for n in (2, 3, 4)
+        for n in (1, 2, 3, 4)
     }
     sketch_only = compressed_hals(Q, B, U, V, max_iter=2000, warm=True, **OPTIONS)
     assert sketch_only[2] > 4 and min(least.values()) > 0
     outside = np.sqrt(least[3] * least[4])
-    assert least[4] < outside < min(least[2], least[3])
+    assert least[4] < outside < min(least[1], least[2], least[3])
     stops_at_4 = compressed_hals(
         Q, B, U, V, max_iter=2000, warm=True, outside_sq=outside, **OPTIONS
     )
@@ -207,7 +210,8 @@ def test_warm_exit_measures_the_gain_on_the_error_of_the_data(tall_sketch):
     far = compressed_hals(
         Q, B, U, V, max_iter=2000, warm=True, outside_sq=1e6 * outside, **OPTIONS
     )
-    assert far[2:] == (2, True)
+    assert far[2:] == (1, True)
+    np.testing.assert_array_equal(far[0], U)  # stopped before U's update
     # nothing outside the sketch (or a negative round-off): the sketch's error
     for outside_sq in (0.0, -1e-9 * float(np.vdot(B, B))):
         same = compressed_hals(
