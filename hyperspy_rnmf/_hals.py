@@ -210,7 +210,19 @@ def compressed_hals(
     if a_sq is None:
         a_sq = float(np.einsum("ij,ij->", B, B, dtype=np.float64))
     outside = max(float(outside_sq), 0.0)
-    scaled = []  # errors of the data, sqrt(outside + error^2): the warm exit
+
+    def settled(before, after):
+        """The warm exit: a plain step from error ``before`` to ``after``
+        gained less than ``tol / WINDOW`` of the data's error, or ``before``
+        is the round-off of an exact fit."""
+        data_before, data_after = (
+            np.sqrt(outside + before**2),
+            np.sqrt(outside + after**2),
+        )
+        return data_before - data_after <= tol / WINDOW * data_after or (
+            before <= EXACT * np.sqrt(a_sq)
+        )
+
     beta, beta_max = 0.5, 1.0
     # penalties on both factors (on one only the objective has no minimum, and
     # _balance keeps equal norms: the fit is watched, as without penalties)
@@ -225,18 +237,11 @@ def compressed_hals(
         np.copyto(V_prev, V)
         if warm and n_iter == 1:  # the start's error, from the same products
             start = _error(a_sq, Uy, V, UtA, UyUy, penalized, l1_u, l2_u, l1_v, l2_v)
-            scaled.append(np.sqrt(outside + start**2))
         _accelerated_update(V, UyUy, UtA, l1_v, l2_v, INNER_SWEEPS)
         # error of (Uy, V) from the small products at hand
         error = _error(a_sq, Uy, V, UtA, UyUy, penalized, l1_u, l2_u, l1_v, l2_v)
-        if (
-            warm
-            and n_iter == 1
-            and (
-                scaled[-1] - np.sqrt(outside + error**2) <= tol / WINDOW * scaled[-1]
-                or start <= EXACT * np.sqrt(a_sq)
-            )
-        ):  # the update of V gained nothing: U, solved for the start, stays
+        if warm and n_iter == 1 and settled(start, error):
+            # the update of V gained nothing: U, solved for the start, stays
             return Ut.T, V, n_iter, True
         restart = bool(errors) and error > errors[-1]
         plain = n_iter <= PLAIN_ITER
@@ -260,15 +265,7 @@ def compressed_hals(
             _flush(V)
             _balance(Ut, V, (Uy, U_prev), (Vy, V_prev), (l1_u, l2_u, l1_v, l2_v))
         errors.append(error)
-        scaled.append(np.sqrt(outside + error**2))
-        if (
-            warm
-            and 2 <= n_iter <= PLAIN_ITER
-            and (
-                scaled[-2] - scaled[-1] <= tol / WINDOW * scaled[-1]
-                or errors[-2] <= EXACT * np.sqrt(a_sq)
-            )
-        ):
+        if warm and 2 <= n_iter <= PLAIN_ITER and settled(errors[-2], errors[-1]):
             converged = True
             break
         if len(errors) > WINDOW:
