@@ -15,6 +15,7 @@ Rows and columns can be selected (navigation and signal masks) and scaled
 
 import numpy as np
 
+from hyperspy_rnmf import _thin_product as thin
 from hyperspy_rnmf._moments import block_moments
 from hyperspy_rnmf._nnls import nnls_gram
 from hyperspy_rnmf._threads import single_blas_thread
@@ -223,7 +224,8 @@ def _block_sums(block, start, stop, row_keep, col_keep):
 
 def _block_products(block, components):
     """``block @ components.T`` (float64) and the squared norm of the block."""
-    return (block @ components.T).astype(np.float64), block_moments(block)[1]
+    product = thin.matmul(block, components.T, threads=1)
+    return product.astype(np.float64), block_moments(block)[1]
 
 
 def _solve_loadings(rhs, norm, gram, l1, l2, dtype):
@@ -446,12 +448,13 @@ class NumpyOperand:
     def stats_and_matmul(self, matrix):
         """First pass: statistics and ``X @ matrix`` together.
 
-        Data that can be used as they are go to one BLAS call (on all
-        cores) and then to the compiled statistics kernel
+        Data that can be used as they are go to one product on all cores
+        (:mod:`hyperspy_rnmf._thin_product`: compiled, or BLAS) and then to
+        the compiled statistics kernel
         (:mod:`hyperspy_rnmf._moments`, one core); other data (converted,
         selected or scaled) block by block on several threads, each block's
         statistics computed while it is in cache. On the 2028 x 187^2
-        float32 data of ``bench_rnmf.py`` (the transposed product, runs
+        float32 data of ``bench_rnmf.py`` (the transposed product by BLAS, runs
         interleaved): 43-46 ms, against 54-59 ms block by block with the
         same kernel and 59-78 ms block by block with NumPy's reductions.
         """
@@ -464,7 +467,7 @@ class NumpyOperand:
 
         def product_and_stats(start, stop, block):
             with non_finite_allowed():
-                np.matmul(block, matrix, out=out[start:stop])  # rows of its own
+                out[start:stop] = thin.matmul(block, matrix, threads=1)
             return _block_stats(block, start, self.check_min)
 
         stats = [part for _, _, part in self._map_blocks(product_and_stats)]
@@ -482,7 +485,7 @@ class NumpyOperand:
 
         def product_and_stats(start, stop, block):
             with non_finite_allowed():
-                part = matrix[start:stop].T @ block
+                part = thin.rmatmul(matrix[start:stop], block, threads=1)
             return part, _block_stats(block, start, self.check_min)
 
         stats = []
@@ -495,11 +498,11 @@ class NumpyOperand:
         """``X @ matrix`` for a thin ``matrix`` of shape (n_cols, l)."""
         whole = self._whole()
         if whole is not None:
-            return whole @ matrix
+            return thin.matmul(whole, matrix)
         out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
 
         def product(start, stop, block):
-            np.matmul(block, matrix, out=out[start:stop])  # rows of its own
+            out[start:stop] = thin.matmul(block, matrix, threads=1)
 
         for _ in self._map_blocks(product):
             pass
@@ -509,11 +512,11 @@ class NumpyOperand:
         """``X.T @ matrix`` for a thin ``matrix`` of shape (n_rows, l)."""
         whole = self._whole()
         if whole is not None:
-            return np.ascontiguousarray((matrix.T @ whole).T)
+            return np.ascontiguousarray(thin.rmatmul(matrix, whole).T)
         out = np.zeros((matrix.shape[1], self.shape[1]), dtype=self.dtype)
 
         def product(start, stop, block):
-            return matrix[start:stop].T @ block
+            return thin.rmatmul(matrix[start:stop], block, threads=1)
 
         for _, _, part in self._map_blocks(product):
             out += part
@@ -534,7 +537,7 @@ class NumpyOperand:
         whole = self._whole()
         stats = None
         if whole is not None and self.sum_squares is not None and not with_stats:
-            rhs = (whole @ components.T).astype(np.float64)
+            rhs = thin.matmul(whole, components.T).astype(np.float64)
             norm = self.sum_squares
         else:
             rhs = np.empty((self.shape[0], components.shape[0]))
@@ -547,7 +550,7 @@ class NumpyOperand:
                     if not part.finite:
                         break
                     with non_finite_allowed():  # too large: rejected below
-                        rhs[start:stop] = block @ components.T
+                        rhs[start:stop] = thin.matmul(block, components.T)
                     norm += part.sum_squares
                 stats = self._located(parts)
                 if stats.rejects():

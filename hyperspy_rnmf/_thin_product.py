@@ -1,0 +1,380 @@
+"""Products of the data with a thin matrix, compiled: ``X @ R`` and ``L.T @ X``.
+
+Every pass of RandomizedNMF over in-memory data is one of these two
+products, with ``R`` or ``L`` of a few columns (the sketch size
+``k + oversample``, or ``k``). OpenBLAS copies ``X`` into packed buffers
+before it multiplies, which for so few columns costs about as much as the
+arithmetic: on the 2028 x 187^2 float32 data of ``bench_rnmf.py`` (2 cores)
+``X @ R`` with 18 columns takes 27-30 ms, where reading the data takes 10-14
+ms. These kernels read ``X`` once, where it is, and keep a tile of the result
+in registers:
+
+* ``X @ R``: the dot products of 4 rows of ``X`` with 6 columns of ``R`` (24
+  running sums, vectorised) over chunks of ``CHUNK`` columns; ``GROUP`` rows
+  share a chunk of ``R`` while it is in cache. Threads take ranges of rows.
+* ``L.T @ X``: 6 rows of ``X``, weighted by ``L``, are added to 6 rows of the
+  result at a time, over strips of ``STRIP`` columns that stay in cache while
+  every row of ``X`` is read. Threads take ranges of strips.
+
+``python benchmarks/bench_thin_product.py`` measures them against NumPy's
+BLAS (OpenBLAS 0.3.31, 2 cores, AMD Zen 4; two runs), float32, 3 to 18
+columns: 0.61-0.81 times BLAS's time for ``X @ R`` and 0.68-0.95 for
+``L.T @ X`` (float64: 0.44-0.64 and 0.67-1.15). Right after a
+multi-threaded BLAS call they lose that lead (0.96-1.14 and 0.89-1.38):
+OpenBLAS keeps its threads spinning for about 0.1 s after each call
+(``OPENBLAS_THREAD_TIMEOUT``), and a thread sharing a core with one runs at
+half speed. Each thread therefore takes ``TASKS`` ranges in turn, not one,
+so that a slowed thread takes fewer. Inside a fit the products follow each
+other without multi-threaded BLAS calls in between (the small products run
+on one BLAS thread). Default fits of the ``bench_rnmf.py`` data, started on
+idle threads: 4.6-5.2 instead of 5.9-6.5 one-pass times at k = 3 and
+8.2-9.0 instead of 10.2-10.8 at k = 8; started right after BLAS work,
+6.4-6.5 instead of 7.2-7.3 and 8.9-9.4 instead of 8.9-9.7. The same counts
+as uint16 (converted block by block, one kernel thread per block): 7.5
+instead of 9.1 at k = 3, and 6.4 instead of 8.4 and 11.1 instead of 12.5
+right after BLAS work (k = 8 on idle threads: equal, 7.5).
+
+They are used for C-contiguous float32 and float64 blocks of at least
+``MIN_BYTES`` times at most ``MAX_COLUMNS`` columns, on CPUs with AVX-512
+(32 vector registers: the tile of ``X @ R`` needs 24 of them for its sums;
+measured only there, on AMD Zen 4). Elsewhere, and when the environment
+variable ``HYPERSPY_RNMF_BLAS_PRODUCTS`` is ``1``, NumPy's BLAS computes the
+products. Dask chunks (lazy signals) always go to BLAS.
+
+Both kernels compute in the data's precision, like BLAS, with numba's
+``reassoc`` and ``contract`` flags (vectorised sums and fused multiply-adds;
+NaN and inf propagate). Each value of the result is computed by one thread,
+in an order that depends only on the shapes: the result does not depend on
+the number of threads.
+"""
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from hyperspy_rnmf._numba import compile_kernel
+
+#: ``X @ R``: columns of ``X`` per chunk, rows that share a chunk of ``R``
+#: (the kernel's tile is 4 rows x 6 columns).
+CHUNK, GROUP = 2048, 12
+#: ``L.T @ X``: columns of ``X`` per strip (6 rows are added at a time).
+STRIP = 1024
+#: Widest thin matrix computed here; wider ones go to BLAS (``L.T @ X`` with
+#: 28 or 36 columns took 0.96-1.18 times BLAS's time, without other threads).
+MAX_COLUMNS = 24
+#: Smallest block (bytes) computed here: smaller blocks stay in cache, where
+#: BLAS's packing costs little (512 x 9000 float32: the kernels took 0.9-1.4
+#: times as long as BLAS).
+MIN_BYTES = 2**22
+#: Ranges of work per thread.
+TASKS = 4
+#: Most threads used.
+MAX_THREADS = 8
+
+_FLAGS = {"reassoc", "contract"}
+
+
+@functools.cache
+def _matmul_kernel():
+    def matmul(X, Rt, out, start, stop, zero, chunk, group):
+        # out[start:stop] = X[start:stop] @ Rt.T; Rt.shape[0] % 6 == 0,
+        # group % 4 == 0
+        n = X.shape[1]
+        width = Rt.shape[0]
+        tiled = start + (stop - start) // 4 * 4
+        for g0 in range(start, tiled, group):
+            g1 = min(g0 + group, tiled)
+            out[g0:g1] = zero
+            for a in range(0, n, chunk):
+                b = min(a + chunk, n)
+                for i in range(g0, g1, 4):
+                    x0, x1 = X[i, a:b], X[i + 1, a:b]
+                    x2, x3 = X[i + 2, a:b], X[i + 3, a:b]
+                    for j in range(0, width, 6):
+                        q0, q1, q2 = Rt[j, a:b], Rt[j + 1, a:b], Rt[j + 2, a:b]
+                        q3, q4, q5 = Rt[j + 3, a:b], Rt[j + 4, a:b], Rt[j + 5, a:b]
+                        s00 = s01 = s02 = s03 = s04 = s05 = zero
+                        s10 = s11 = s12 = s13 = s14 = s15 = zero
+                        s20 = s21 = s22 = s23 = s24 = s25 = zero
+                        s30 = s31 = s32 = s33 = s34 = s35 = zero
+                        for t in range(b - a):
+                            u0, u1, u2, u3 = x0[t], x1[t], x2[t], x3[t]
+                            v0, v1, v2 = q0[t], q1[t], q2[t]
+                            v3, v4, v5 = q3[t], q4[t], q5[t]
+                            s00 += u0 * v0
+                            s01 += u0 * v1
+                            s02 += u0 * v2
+                            s03 += u0 * v3
+                            s04 += u0 * v4
+                            s05 += u0 * v5
+                            s10 += u1 * v0
+                            s11 += u1 * v1
+                            s12 += u1 * v2
+                            s13 += u1 * v3
+                            s14 += u1 * v4
+                            s15 += u1 * v5
+                            s20 += u2 * v0
+                            s21 += u2 * v1
+                            s22 += u2 * v2
+                            s23 += u2 * v3
+                            s24 += u2 * v4
+                            s25 += u2 * v5
+                            s30 += u3 * v0
+                            s31 += u3 * v1
+                            s32 += u3 * v2
+                            s33 += u3 * v3
+                            s34 += u3 * v4
+                            s35 += u3 * v5
+                        o0, o1, o2, o3 = out[i], out[i + 1], out[i + 2], out[i + 3]
+                        o0[j] += s00
+                        o0[j + 1] += s01
+                        o0[j + 2] += s02
+                        o0[j + 3] += s03
+                        o0[j + 4] += s04
+                        o0[j + 5] += s05
+                        o1[j] += s10
+                        o1[j + 1] += s11
+                        o1[j + 2] += s12
+                        o1[j + 3] += s13
+                        o1[j + 4] += s14
+                        o1[j + 5] += s15
+                        o2[j] += s20
+                        o2[j + 1] += s21
+                        o2[j + 2] += s22
+                        o2[j + 3] += s23
+                        o2[j + 4] += s24
+                        o2[j + 5] += s25
+                        o3[j] += s30
+                        o3[j + 1] += s31
+                        o3[j + 2] += s32
+                        o3[j + 3] += s33
+                        o3[j + 4] += s34
+                        o3[j + 5] += s35
+        for i in range(tiled, stop):  # the last rows, one at a time
+            x = X[i]
+            for j in range(width):
+                q = Rt[j]
+                s = zero
+                for t in range(n):
+                    s += x[t] * q[t]
+                out[i, j] = s
+
+    return compile_kernel(matmul, nogil=True, fastmath=_FLAGS)
+
+
+@functools.cache
+def _rmatmul_kernel():
+    def rmatmul(L, X, out, start, stop, zero, strip):
+        # out[:, start:stop] = L.T @ X[:, start:stop]; L.shape[1] % 6 == 0
+        m = X.shape[0]
+        width = L.shape[1]
+        stepped = m // 6 * 6
+        for s0 in range(start, stop, strip):
+            s1 = min(s0 + strip, stop)
+            out[:, s0:s1] = zero
+            for i in range(0, stepped, 6):
+                x0, x1, x2 = X[i, s0:s1], X[i + 1, s0:s1], X[i + 2, s0:s1]
+                x3, x4, x5 = X[i + 3, s0:s1], X[i + 4, s0:s1], X[i + 5, s0:s1]
+                l0, l1, l2 = L[i], L[i + 1], L[i + 2]
+                l3, l4, l5 = L[i + 3], L[i + 4], L[i + 5]
+                for j in range(0, width, 6):
+                    o0, o1, o2 = out[j, s0:s1], out[j + 1, s0:s1], out[j + 2, s0:s1]
+                    o3, o4, o5 = out[j + 3, s0:s1], out[j + 4, s0:s1], out[j + 5, s0:s1]
+                    w00, w01, w02, w03, w04, w05 = l0[j : j + 6]
+                    w10, w11, w12, w13, w14, w15 = l1[j : j + 6]
+                    w20, w21, w22, w23, w24, w25 = l2[j : j + 6]
+                    w30, w31, w32, w33, w34, w35 = l3[j : j + 6]
+                    w40, w41, w42, w43, w44, w45 = l4[j : j + 6]
+                    w50, w51, w52, w53, w54, w55 = l5[j : j + 6]
+                    for t in range(s1 - s0):
+                        u0, u1, u2 = x0[t], x1[t], x2[t]
+                        u3, u4, u5 = x3[t], x4[t], x5[t]
+                        o0[t] += (
+                            w00 * u0
+                            + w10 * u1
+                            + w20 * u2
+                            + w30 * u3
+                            + w40 * u4
+                            + w50 * u5
+                        )
+                        o1[t] += (
+                            w01 * u0
+                            + w11 * u1
+                            + w21 * u2
+                            + w31 * u3
+                            + w41 * u4
+                            + w51 * u5
+                        )
+                        o2[t] += (
+                            w02 * u0
+                            + w12 * u1
+                            + w22 * u2
+                            + w32 * u3
+                            + w42 * u4
+                            + w52 * u5
+                        )
+                        o3[t] += (
+                            w03 * u0
+                            + w13 * u1
+                            + w23 * u2
+                            + w33 * u3
+                            + w43 * u4
+                            + w53 * u5
+                        )
+                        o4[t] += (
+                            w04 * u0
+                            + w14 * u1
+                            + w24 * u2
+                            + w34 * u3
+                            + w44 * u4
+                            + w54 * u5
+                        )
+                        o5[t] += (
+                            w05 * u0
+                            + w15 * u1
+                            + w25 * u2
+                            + w35 * u3
+                            + w45 * u4
+                            + w55 * u5
+                        )
+            for i in range(stepped, m):  # the last rows, one at a time
+                x = X[i, s0:s1]
+                for c in range(width):
+                    o = out[c, s0:s1]
+                    weight = L[i, c]
+                    for t in range(s1 - s0):
+                        o[t] += weight * x[t]
+
+    return compile_kernel(rmatmul, nogil=True, fastmath=_FLAGS)
+
+
+def _threads(threads):
+    if threads is not None:
+        return max(1, int(threads))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return max(1, min(cores or os.cpu_count() or 1, MAX_THREADS))
+
+
+@functools.cache
+def _avx512():
+    try:
+        from llvmlite.binding import get_host_cpu_features
+
+        return bool(get_host_cpu_features().get("avx512f", False))
+    except Exception:  # no llvmlite, or no host features: BLAS
+        return False
+
+
+def compiled(X, other):
+    """Whether the product of ``X`` (2D) with the thin matrix ``other``
+    (``R`` or ``L``) is computed here rather than by BLAS."""
+    return (
+        os.environ.get("HYPERSPY_RNMF_BLAS_PRODUCTS", "") != "1"
+        and X.ndim == 2
+        and X.dtype in (np.float32, np.float64)
+        and other.dtype == X.dtype
+        and X.flags.c_contiguous
+        and X.nbytes >= MIN_BYTES
+        and 0 < other.shape[1] <= MAX_COLUMNS
+        and _avx512()
+    )
+
+
+def _padded(matrix, dtype):
+    """``matrix`` (rows, w) in ``dtype``, C-contiguous, with columns of zeros
+    added up to a multiple of 6."""
+    out = np.zeros((matrix.shape[0], -(-matrix.shape[1] // 6) * 6), dtype)
+    out[:, : matrix.shape[1]] = matrix
+    return out
+
+
+def _ranges(n, parts, multiple):
+    """About ``parts`` ranges covering ``0..n``, all but the last of a length
+    that is a multiple of ``multiple``."""
+    size = -(-n // parts)  # ceil(n / parts) ...
+    size = -(-size // multiple) * multiple  # ... rounded up to a multiple
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
+def _run(kernel, ranges, threads, *args):
+    if threads == 1 or len(ranges) == 1:
+        for start, stop in ranges:
+            kernel(*args[:3], start, stop, *args[3:])
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [
+            pool.submit(kernel, *args[:3], start, stop, *args[3:])
+            for start, stop in ranges
+        ]
+        for future in futures:
+            future.result()
+
+
+def thin_matmul(X, R, threads=None):
+    """``X @ R`` by the compiled kernel.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (m, n), float32 or float64, C-contiguous
+    R : numpy.ndarray, shape (n, w)
+        Used in ``X``'s precision.
+    threads : int or None
+        Threads sharing the rows of ``X``; None: the cores this process may
+        use (at most ``MAX_THREADS``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (m, w), ``X``'s dtype
+    """
+    m = X.shape[0]
+    Rt = np.ascontiguousarray(_padded(R, X.dtype).T)
+    out = np.empty((m, Rt.shape[0]), X.dtype)
+    threads = _threads(threads)
+    ranges = _ranges(m, max(1, min(TASKS * threads, m // (2 * GROUP))), GROUP)
+    zero = X.dtype.type(0)
+    _run(_matmul_kernel(), ranges, threads, X, Rt, out, zero, CHUNK, GROUP)
+    return np.ascontiguousarray(out[:, : R.shape[1]])
+
+
+def thin_rmatmul(L, X, threads=None):
+    """``L.T @ X`` by the compiled kernel: ``L`` of shape (m, w), ``X`` as in
+    :func:`thin_matmul`; ``threads`` share the columns of ``X``. Returns an
+    array of shape (w, n) (a view of a C-contiguous one)."""
+    n = X.shape[1]
+    Lp = _padded(L, X.dtype)
+    out = np.empty((Lp.shape[1], n), X.dtype)
+    threads = _threads(threads)
+    ranges = _ranges(n, max(1, min(TASKS * threads, n // (2 * STRIP))), STRIP)
+    zero = X.dtype.type(0)
+    _run(_rmatmul_kernel(), ranges, threads, Lp, X, out, zero, STRIP)
+    return out[: L.shape[1]]
+
+
+def matmul(X, R, threads=None):
+    """``X @ R``: compiled when :func:`compiled` says so, else by BLAS (which
+    then uses its own threads, whatever ``threads`` says)."""
+    if compiled(X, R):
+        return thin_matmul(X, R, threads)
+    return X @ R
+
+
+def rmatmul(L, X, threads=None):
+    """``L.T @ X``, as :func:`matmul`."""
+    if compiled(X, L):
+        return thin_rmatmul(L, X, threads)
+    return L.T @ X
+
+
+def load_kernel():
+    """Compile the kernels (float32 and float64), or load them from numba's
+    disk cache, now rather than in the first fit; returns the seconds it
+    took."""
+    import time
+
+    start = time.perf_counter()
+    for dtype in (np.float32, np.float64):
+        thin_matmul(np.zeros((1, 1), dtype), np.zeros((1, 1), dtype), threads=1)
+        thin_rmatmul(np.zeros((1, 1), dtype), np.zeros((1, 1), dtype), threads=1)
+    return time.perf_counter() - start

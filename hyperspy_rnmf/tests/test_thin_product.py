@@ -1,0 +1,177 @@
+"""The compiled thin products ``X @ R`` and ``L.T @ X`` and where they are used."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from hyperspy_rnmf import RandomizedNMF
+from hyperspy_rnmf import _thin_product as thin
+from hyperspy_rnmf._operand import NumpyOperand
+from hyperspy_rnmf.matching import match_components
+
+SHAPES = [(1, 1, 1), (5, 3, 2), (13, 2049, 7), (25, 4100, 13), (37, 1025, 36)]
+TOL = {np.float32: 2e-6, np.float64: 1e-13}
+
+
+def reference(A, B):
+    return A.astype(np.float64) @ B.astype(np.float64)
+
+
+def relative(got, want):
+    return np.abs(got - want).max() / max(np.abs(want).max(), 1e-300)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m, n, w", SHAPES)
+def test_products_match_float64_products(dtype, m, n, w):
+    rng = np.random.default_rng(m * n + w)
+    X = rng.poisson(3.0, (m, n)).astype(dtype)
+    R = rng.standard_normal((n, w)).astype(dtype)
+    L = rng.standard_normal((m, w)).astype(dtype)
+    product = thin.thin_matmul(X, R)
+    assert product.shape == (m, w) and product.dtype == dtype
+    assert product.flags.c_contiguous
+    assert relative(product, reference(X, R)) < TOL[dtype]
+    product = thin.thin_rmatmul(L, X)
+    assert product.shape == (w, n) and product.dtype == dtype
+    assert relative(product, reference(L.T, X)) < TOL[dtype]
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_the_result_does_not_depend_on_the_number_of_threads(threads):
+    rng = np.random.default_rng(threads)
+    X = rng.random((203, 5000), dtype=np.float32)
+    R = rng.standard_normal((5000, 11)).astype(np.float32)
+    L = rng.standard_normal((203, 11)).astype(np.float32)
+    np.testing.assert_array_equal(
+        thin.thin_matmul(X, R, threads=threads), thin.thin_matmul(X, R, threads=1)
+    )
+    np.testing.assert_array_equal(
+        thin.thin_rmatmul(L, X, threads=threads), thin.thin_rmatmul(L, X, threads=1)
+    )
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_and_inf_reach_the_products_of_their_row_and_column(bad):
+    X = np.ones((30, 3000), np.float32)
+    X[17, 2500] = bad
+    R = np.ones((3000, 5), np.float32)
+    L = np.ones((30, 5), np.float32)
+    XR = thin.thin_matmul(X, R)
+    LX = thin.thin_rmatmul(L, X)
+    assert not np.isfinite(XR[17]).any() and np.isfinite(np.delete(XR, 17, 0)).all()
+    assert not np.isfinite(LX[:, 2500]).any()
+    assert np.isfinite(np.delete(LX, 2500, 1)).all()
+
+
+def test_inputs_are_not_modified():
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 3000)).astype(np.float32)
+    R = rng.random((3000, 8)).astype(np.float32)
+    L = rng.random((40, 8)).astype(np.float32)
+    copies = [a.copy() for a in (X, R, L)]
+    thin.thin_matmul(X, R)
+    thin.thin_rmatmul(L, X)
+    for a, b in zip((X, R, L), copies, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture
+def avx512(monkeypatch):
+    """Dispatch as on a CPU with AVX-512 (the kernels run on any CPU)."""
+    monkeypatch.setattr(thin, "_avx512", lambda: True)
+    monkeypatch.delenv("HYPERSPY_RNMF_BLAS_PRODUCTS", raising=False)
+
+
+def large(dtype=np.float32, order="C"):
+    rows = thin.MIN_BYTES // (4096 * np.dtype(dtype).itemsize) + 1
+    return np.ones((rows, 4096), dtype, order=order)
+
+
+def test_large_float_blocks_go_to_the_kernels(avx512):
+    X = large()
+    assert thin.compiled(X, np.ones((4096, 18), np.float32))
+    assert thin.compiled(X, np.ones((X.shape[0], 1), np.float32))
+    assert thin.compiled(large(np.float64), np.ones((4096, thin.MAX_COLUMNS)))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "switch",
+        "small",
+        "integer",
+        "fortran",
+        "other dtype",
+        "too wide",
+        "empty",
+        "no avx512",
+    ],
+)
+def test_other_products_go_to_blas(avx512, monkeypatch, case):
+    X, R = large(), np.ones((4096, 18), np.float32)
+    if case == "switch":
+        monkeypatch.setenv("HYPERSPY_RNMF_BLAS_PRODUCTS", "1")
+    elif case == "small":
+        X = X[:10]
+    elif case == "integer":
+        X = X.astype(np.uint16)
+    elif case == "fortran":
+        X = large(order="F")
+    elif case == "other dtype":
+        R = R.astype(np.float64)
+    elif case == "too wide":
+        R = np.ones((4096, thin.MAX_COLUMNS + 1), np.float32)
+    elif case == "empty":
+        R = R[:, :0]
+    else:
+        monkeypatch.setattr(thin, "_avx512", lambda: False)
+    assert not thin.compiled(X, R)
+    np.testing.assert_array_equal(thin.matmul(X, R), X @ R)
+
+
+def test_dispatch_gives_the_kernels_result(avx512):
+    rng = np.random.default_rng(1)
+    X = rng.random(large().shape, dtype=np.float32)
+    R = rng.standard_normal((X.shape[1], 9)).astype(np.float32)
+    L = rng.standard_normal((X.shape[0], 9)).astype(np.float32)
+    np.testing.assert_array_equal(thin.matmul(X, R), thin.thin_matmul(X, R))
+    np.testing.assert_array_equal(thin.rmatmul(L, X), thin.thin_rmatmul(L, X))
+
+
+def fit(X, monkeypatch, compiled):
+    if compiled:
+        monkeypatch.delenv("HYPERSPY_RNMF_BLAS_PRODUCTS", raising=False)
+    else:
+        monkeypatch.setenv("HYPERSPY_RNMF_BLAS_PRODUCTS", "1")
+    model = RandomizedNMF(n_components=4, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        W = model.fit_transform(X)
+    return model, W
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16])
+def test_fits_with_the_kernels_and_with_blas_agree(avx512, monkeypatch, dtype):
+    # in memory (float32: whole array) and converted block by block (uint16)
+    rng = np.random.default_rng(2)
+    n_samples, n_features = 600, 2500  # 6 MB as float32: above MIN_BYTES
+    W = rng.random((n_samples, 4)) * 50
+    H = rng.random((4, n_features))
+    W[:4], H[:, :4] = 50 * np.eye(4), np.eye(4)
+    X = rng.poisson(W @ H).astype(dtype)
+    before = X.copy()
+    operand = NumpyOperand(X)
+    block = operand._whole() if dtype == np.float32 else next(operand._blocks())[2]
+    assert thin.compiled(block, np.ones((n_features, 4), np.float32))
+    with_kernels, W1 = fit(X, monkeypatch, compiled=True)
+    with_blas, W2 = fit(X, monkeypatch, compiled=False)
+    np.testing.assert_array_equal(X, before)
+    assert match_components(with_kernels.components_, with_blas.components_).min() > (
+        1 - 1e-6
+    )
+    assert with_kernels.reconstruction_err_ == pytest.approx(
+        with_blas.reconstruction_err_, rel=1e-6
+    )
+    np.testing.assert_allclose(W1, W2, rtol=1e-3, atol=1e-3 * W2.max())
