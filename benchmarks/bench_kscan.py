@@ -32,7 +32,7 @@ os.environ.setdefault(
 )
 
 
-from hyperspy_rnmf import RandomizedNMF  # noqa: E402
+from hyperspy_rnmf import RandomizedNMF, _thin_product  # noqa: E402
 from hyperspy_rnmf.datasets import synthetic_4dstem  # noqa: E402
 from hyperspy_rnmf.kscan import scan_components  # noqa: E402
 
@@ -56,6 +56,7 @@ def main(argv=None):
     small, _ = synthetic_4dstem(3, (12, 10), (24, 24), random_state=0)
     timed(lambda: scan_components(small, [2, 3], random_state=0))  # warm-up
     timed(lambda: RandomizedNMF(3, random_state=0).fit(small.data.reshape(120, -1)))
+    _thin_product.load_kernel()  # used only on data of 4 MB and more
     s, _ = synthetic_4dstem(5, nav, sig, random_state=5, dtype="float32")
     X = s.data.reshape(s.axes_manager.navigation_size, -1)
     t_scan, result = timed(

@@ -17,22 +17,20 @@ in registers:
   every row of ``X`` is read. Threads take ranges of strips.
 
 ``python benchmarks/bench_thin_product.py`` measures them against NumPy's
-BLAS (OpenBLAS 0.3.31, 2 cores, AMD Zen 4; two runs), float32, 3 to 18
-columns: 0.61-0.81 times BLAS's time for ``X @ R`` and 0.68-0.95 for
-``L.T @ X`` (float64: 0.44-0.64 and 0.67-1.15). Right after a
-multi-threaded BLAS call they lose that lead (0.96-1.14 and 0.89-1.38):
-OpenBLAS keeps its threads spinning for about 0.1 s after each call
+BLAS (OpenBLAS 0.3.31, 2 cores, AMD Zen 4), float32, 3 to 18 columns:
+0.65-0.82 times BLAS's time for ``X @ R`` and 0.48-0.73 for ``L.T @ X``
+(float64: 0.42-0.61 and 0.77-1.01). Right after a multi-threaded BLAS call
+they lose much of that lead (0.97-1.17 and 0.73-1.07): OpenBLAS keeps its
+threads spinning for about 0.1 s after each call
 (``OPENBLAS_THREAD_TIMEOUT``), and a thread sharing a core with one runs at
 half speed. Each thread therefore takes ``TASKS`` ranges in turn, not one,
 so that a slowed thread takes fewer. Inside a fit the products follow each
 other without multi-threaded BLAS calls in between (the small products run
 on one BLAS thread). Default fits of the ``bench_rnmf.py`` data, started on
-idle threads: 4.6-5.2 instead of 5.9-6.5 one-pass times at k = 3 and
-8.2-9.0 instead of 10.2-10.8 at k = 8; started right after BLAS work,
-6.4-6.5 instead of 7.2-7.3 and 8.9-9.4 instead of 8.9-9.7. The same counts
-as uint16 (converted block by block, one kernel thread per block): 7.5
-instead of 9.1 at k = 3, and 6.4 instead of 8.4 and 11.1 instead of 12.5
-right after BLAS work (k = 8 on idle threads: equal, 7.5).
+idle threads: 5.4 instead of 7.4 one-pass times at k = 3 and 8.3 instead
+of 10.0 at k = 8; right after BLAS work, 6.4 instead of 7.2 and 8.1 instead
+of 9.6. The same counts as uint16 (converted block by block, one kernel
+thread per block): 7.1 instead of 8.3 and 9.7 instead of 10.7.
 
 They are used for C-contiguous float32 and float64 blocks of at least
 ``MIN_BYTES`` times at most ``MAX_COLUMNS`` columns, on CPUs with AVX-512
@@ -59,10 +57,13 @@ from hyperspy_rnmf._numba import compile_kernel
 #: ``X @ R``: columns of ``X`` per chunk, rows that share a chunk of ``R``
 #: (the kernel's tile is 4 rows x 6 columns).
 CHUNK, GROUP = 2048, 12
-#: ``L.T @ X``: columns of ``X`` per strip (6 rows are added at a time).
-STRIP = 1024
-#: Widest thin matrix computed here; wider ones go to BLAS (``L.T @ X`` with
-#: 28 or 36 columns took 0.96-1.18 times BLAS's time, without other threads).
+#: ``L.T @ X``: columns of ``X`` per strip (6 rows are added at a time); with
+#: 8 and 18 columns, 512 / 1024 / 2048 / 4096 took 0.75 / 0.64 / 0.58 / 0.59
+#: and 0.76 / 0.72 / 0.61 / 0.67 times BLAS's time.
+STRIP = 2048
+#: Widest thin matrix computed here; wider ones go to BLAS (with 28 or 36
+#: columns the kernels took 0.75-0.86 times BLAS's time on idle threads but
+#: 1.04-1.23 right after a BLAS call).
 MAX_COLUMNS = 24
 #: Smallest block (bytes) computed here: smaller blocks stay in cache, where
 #: BLAS's packing costs little (512 x 9000 float32: the kernels took 0.9-1.4

@@ -41,8 +41,8 @@ def test_products_match_float64_products(dtype, m, n, w):
 @pytest.mark.parametrize("threads", [2, 3, 7])
 def test_the_result_does_not_depend_on_the_number_of_threads(threads):
     rng = np.random.default_rng(threads)
-    X = rng.random((203, 5000), dtype=np.float32)
-    R = rng.standard_normal((5000, 11)).astype(np.float32)
+    X = rng.random((203, 17000), dtype=np.float32)  # 8 row and 4 strip ranges
+    R = rng.standard_normal((17000, 11)).astype(np.float32)
     L = rng.standard_normal((203, 11)).astype(np.float32)
     np.testing.assert_array_equal(
         thin.thin_matmul(X, R, threads=threads), thin.thin_matmul(X, R, threads=1)
