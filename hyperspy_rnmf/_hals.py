@@ -354,13 +354,7 @@ def sampled_hals(Q, B, U, V, *, rng, max_iter, **options):
     if n_sample >= max_iter:
         return Ut.T, V, n_sample, converged
     U, V, n_all, converged = compressed_hals(
-        Q,
-        B,
-        Ut.T,
-        V,
-        max_iter=max_iter - n_sample,
-        warm=True,
-        **options,
+        Q, B, Ut.T, V, max_iter=max_iter - n_sample, warm=True, **options
     )
     return U, V, n_sample + n_all, converged
 

@@ -18,6 +18,7 @@ import numpy as np
 from hyperspy_rnmf import _thin_product as thin
 from hyperspy_rnmf._moments import block_moments
 from hyperspy_rnmf._nnls import nnls_gram
+from hyperspy_rnmf._threads import available_cores as _available_cores
 from hyperspy_rnmf._threads import single_blas_thread
 
 #: Size of one block of the floating-point data handled at a time (bytes).
@@ -84,15 +85,6 @@ class BlockStats:
         """True if the data cannot be factorized (see ``check_data_stats``):
         NaN or inf, negative values, or squares that overflow."""
         return not self.finite or self.minimum < 0 or not np.isfinite(self.sum_squares)
-
-
-def _available_cores():
-    """Cores this process may run on (the affinity mask where there is one)."""
-    import os
-
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def _rows_per_piece(n_cols, itemsize):

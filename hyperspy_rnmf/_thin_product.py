@@ -53,6 +53,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from hyperspy_rnmf._numba import compile_kernel
+from hyperspy_rnmf._threads import available_cores
 
 #: ``X @ R``: columns of ``X`` per chunk, rows that share a chunk of ``R``
 #: (the kernel's tile is 4 rows x 6 columns).
@@ -254,8 +255,7 @@ def _rmatmul_kernel():
 def _threads(threads):
     if threads is not None:
         return max(1, int(threads))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return max(1, min(cores or os.cpu_count() or 1, MAX_THREADS))
+    return min(available_cores(), MAX_THREADS)
 
 
 @functools.cache

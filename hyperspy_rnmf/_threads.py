@@ -34,6 +34,15 @@ _DEPTH = 0
 _LIMITER = None
 
 
+def available_cores():
+    """Cores this process may run on (the affinity mask where there is one)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def _controller():
     global _CONTROLLER
     if _CONTROLLER is None:
