@@ -9,6 +9,12 @@ core against 31 ms for the product on two. This compiled kernel reads each
 value once, vectorised: 13 ms on one core, so that the first pass (product
 on two BLAS threads, then this kernel) takes 44 ms instead of 59-78 ms.
 
+The compiled thin products (:mod:`hyperspy_rnmf._thin_product`) gather the
+same moments through :func:`row_kernel` while they hold each piece of the
+data in cache, so that the first pass reads the data once: on the same data
+the product with the moments took 29-30 ms, the product alone 24 ms, and
+the product followed by this kernel 37-38 ms.
+
 Each value ``v`` is squared in its own precision (so that float32 values
 whose squares overflow float32 are reported, as the factorization would
 overflow on them too) and the sums are accumulated in float64. The kernel
@@ -27,19 +33,37 @@ from hyperspy_rnmf._numba import compile_kernel
 
 
 @functools.cache
+def row_kernel():
+    """The compiled moments of one contiguous row (1D) added to running
+    ``(total, squares, negative)``; also called by the thin products
+    (:mod:`hyperspy_rnmf._thin_product`) on the rows they have in cache."""
+
+    def row_moments(row, total, squares, negative):
+        for j in range(row.shape[0]):
+            value = row[j]
+            square = value * value  # in the block's precision
+            total += np.float64(value)
+            squares += np.float64(square)
+            negative += value < 0
+        return total, squares, negative
+
+    return compile_kernel(row_moments, nogil=True, fastmath={"reassoc"})
+
+
+#: :func:`row_kernel`, set when :func:`_kernel` is first compiled; called as a
+#: global (numba does not reuse cached kernels holding it in a closure).
+_row_moments = None
+
+
+@functools.cache
 def _kernel():
+    global _row_moments
+    _row_moments = row_kernel()
+
     def moments(block):
-        total = 0.0
-        squares = 0.0
-        negative = 0
+        total, squares, negative = 0.0, 0.0, 0
         for i in range(block.shape[0]):
-            row = block[i]
-            for j in range(row.shape[0]):
-                value = row[j]
-                square = value * value  # in the block's precision
-                total += np.float64(value)
-                squares += np.float64(square)
-                negative += value < 0
+            total, squares, negative = _row_moments(block[i], total, squares, negative)
         return total, squares, negative
 
     return compile_kernel(moments, nogil=True, fastmath={"reassoc"})

@@ -127,19 +127,22 @@ def _first_non_finite(block):
     return None
 
 
-def _block_stats(block, rows, check_min):
+def _block_stats(block, rows, check_min, moments=None):
     """Statistics of one float block, read once (:mod:`hyperspy_rnmf._moments`).
 
     ``rows`` gives the row numbers of the block (first row number, or one
     number per row), used to locate bad values. The block is searched again
     only when something is wrong: for its first NaN or infinity when its sum
     is not finite, for its smallest value when it holds negative values
-    (skipped for unsigned integer data, ``check_min=False``).
+    (skipped for unsigned integer data, ``check_min=False``). ``moments``:
+    the block's moments if a product already computed them
+    (:func:`hyperspy_rnmf._thin_product.matmul_and_moments`), else they are
+    computed here.
     """
     stats = BlockStats()
     if block.size == 0:
         return stats
-    total, squares, negative = block_moments(block)
+    total, squares, negative = block_moments(block) if moments is None else moments
     stats.total = total
     if not np.isfinite(total):
         bad = _first_non_finite(block)
@@ -216,8 +219,8 @@ def _block_sums(block, start, stop, row_keep, col_keep):
 
 def _block_products(block, components):
     """``block @ components.T`` (float64) and the squared norm of the block."""
-    product = thin.matmul(block, components.T, threads=1)
-    return product.astype(np.float64), block_moments(block)[1]
+    product, moments = thin.matmul_and_moments(block, components.T, threads=1)
+    return product.astype(np.float64), moments[1]
 
 
 def _solve_loadings(rhs, norm, gram, l1, l2, dtype):
@@ -441,26 +444,31 @@ class NumpyOperand:
         """First pass: statistics and ``X @ matrix`` together.
 
         Data that can be used as they are go to one product on all cores
-        (:mod:`hyperspy_rnmf._thin_product`: compiled, or BLAS) and then to
-        the compiled statistics kernel
-        (:mod:`hyperspy_rnmf._moments`, one core); other data (converted,
-        selected or scaled) block by block on several threads, each block's
-        statistics computed while it is in cache. On the 2028 x 187^2
-        float32 data of ``bench_rnmf.py`` (the transposed product by BLAS, runs
-        interleaved): 43-46 ms, against 54-59 ms block by block with the
-        same kernel and 59-78 ms block by block with NumPy's reductions.
+        (:func:`hyperspy_rnmf._thin_product.matmul_and_moments`): the
+        compiled product gathers the statistics while each piece of the data
+        is in cache; BLAS's product is followed by the compiled statistics
+        kernel (:mod:`hyperspy_rnmf._moments`, one core). Other data
+        (converted, selected or scaled) go block by block on several threads,
+        each block's statistics computed while it is in cache. On the
+        2028 x 187^2 float32 data of ``bench_rnmf.py`` (runs interleaved):
+        29-30 ms with the compiled product, 37-38 ms when the statistics
+        kernel read the data again after it; with BLAS's product 43-46 ms,
+        against 54-59 ms block by block with the same kernel and 59-78 ms
+        block by block with NumPy's reductions.
         """
         whole = self._whole()
         if whole is not None:
             with non_finite_allowed():
-                out = self.matmul(matrix)
-            return self._first(_block_stats(whole, 0, self.check_min)), out
+                out, moments = thin.matmul_and_moments(whole, matrix)
+            return self._first(_block_stats(whole, 0, self.check_min, moments)), out
         out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
 
         def product_and_stats(start, stop, block):
             with non_finite_allowed():
-                out[start:stop] = thin.matmul(block, matrix, threads=1)
-            return _block_stats(block, start, self.check_min)
+                out[start:stop], moments = thin.matmul_and_moments(
+                    block, matrix, threads=1
+                )
+            return _block_stats(block, start, self.check_min, moments)
 
         stats = [part for _, _, part in self._map_blocks(product_and_stats)]
         return self._first(stats), out
@@ -471,14 +479,17 @@ class NumpyOperand:
         whole = self._whole()
         if whole is not None:
             with non_finite_allowed():
-                out = self.rmatmul(matrix)
-            return self._first(_block_stats(whole, 0, self.check_min)), out
+                out, moments = thin.rmatmul_and_moments(matrix, whole)
+            stats = _block_stats(whole, 0, self.check_min, moments)
+            return self._first(stats), np.ascontiguousarray(out.T)
         out = np.zeros((matrix.shape[1], self.shape[1]), dtype=self.dtype)
 
         def product_and_stats(start, stop, block):
             with non_finite_allowed():
-                part = thin.rmatmul(matrix[start:stop], block, threads=1)
-            return part, _block_stats(block, start, self.check_min)
+                part, moments = thin.rmatmul_and_moments(
+                    matrix[start:stop], block, threads=1
+                )
+            return part, _block_stats(block, start, self.check_min, moments)
 
         stats = []
         for _, _, (part, part_stats) in self._map_blocks(product_and_stats):

@@ -64,15 +64,24 @@ class Oriented:
         return self.operand.rmatmul(matrix)
 
 
+#: Condition number up to which one round of Cholesky QR is enough: its
+#: columns are then orthonormal to about ``cond^2 * 1.1e-16`` (1e-10 here),
+#: far below the float32 round-off of the products that use them (6e-8).
+ONE_ROUND_COND = 1e3
+
+
 def orthonormalize(matrix, workspace=None):
     """Orthonormal basis (float64) of the columns of a tall ``matrix``.
 
-    Cholesky QR applied twice (CholeskyQR2, Fukaya et al. 2014) is a few
-    matrix products, several times cheaper than Householder QR for thin
-    matrices, and accurate while the condition number stays below ~1e7,
-    which holds for every product of the data with an orthonormal matrix in a
-    sketch of noisy data. Rank-deficient inputs (exactly low-rank data) fall
-    back to Householder QR.
+    Cholesky QR (Fukaya et al. 2014) is a few matrix products, several times
+    cheaper than Householder QR for thin matrices. One round leaves the
+    columns orthonormal to about ``cond(matrix)^2`` times the float64
+    round-off, so a second round (CholeskyQR2) follows unless the condition
+    number is at most ``ONE_ROUND_COND``; two rounds are accurate while it
+    stays below ~1e7, which holds for every product of the data with an
+    orthonormal matrix in a sketch of noisy data (the sketches of
+    ``bench_rnmf.py``: 14-100, one round). Rank-deficient inputs (exactly
+    low-rank data) fall back to Householder QR.
 
     Runs on one BLAS thread. These thin products are too small to gain from
     a second OpenBLAS thread, and on busy cores a two-thread call waits for
@@ -84,8 +93,8 @@ def orthonormalize(matrix, workspace=None):
     ----------
     matrix : numpy.ndarray, shape (M, l)
     workspace : tuple of two float64 arrays of shape (M, l), optional
-        Reused buffers (large fresh allocations are slow); the result is the
-        first of them.
+        Reused buffers (large fresh allocations are slow); the result is one
+        of them.
     """
     with single_blas_thread():
         return _orthonormalize(matrix, workspace)
@@ -107,6 +116,8 @@ def _orthonormalize(matrix, workspace):
             np.copyto(first, q)
             return first
         np.matmul(source, np.linalg.inv(r), out=target)
+        if np.linalg.cond(r) <= ONE_ROUND_COND:
+            return target
     return first
 
 

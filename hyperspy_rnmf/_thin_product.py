@@ -16,21 +16,27 @@ in registers:
   result at a time, over strips of ``STRIP`` columns that stay in cache while
   every row of ``X`` is read. Threads take ranges of strips.
 
+Columns of ``R`` (rows of the result of ``L.T @ X``) beyond a multiple of 6
+are computed one at a time from the same rows of ``X`` in cache, not padded
+with zeros to a full tile: with 13 columns (k = 3 and the default
+oversampling) ``X @ R`` took 20-21 ms instead of 22-25 ms and ``L.T @ X``
+19-21 ms instead of 25-26 ms on the data below, about their time for 12.
+
 ``python benchmarks/bench_thin_product.py`` measures them against NumPy's
 BLAS (OpenBLAS 0.3.31, 2 cores, AMD Zen 4), float32, 3 to 18 columns:
-0.65-0.82 times BLAS's time for ``X @ R`` and 0.48-0.73 for ``L.T @ X``
-(float64: 0.42-0.61 and 0.77-1.01). Right after a multi-threaded BLAS call
-they lose much of that lead (0.97-1.17 and 0.73-1.07): OpenBLAS keeps its
+0.57-0.73 times BLAS's time for ``X @ R`` and 0.52-0.68 for ``L.T @ X``
+(float64: 0.37-0.55 and 0.55-0.77). Right after a multi-threaded BLAS call
+they lose much of that lead (0.85-1.06 and 0.79-1.00): OpenBLAS keeps its
 threads spinning for about 0.1 s after each call
 (``OPENBLAS_THREAD_TIMEOUT``), and a thread sharing a core with one runs at
 half speed. Each thread therefore takes ``TASKS`` ranges in turn, not one,
 so that a slowed thread takes fewer. Inside a fit the products follow each
 other without multi-threaded BLAS calls in between (the small products run
 on one BLAS thread). Default fits of the ``bench_rnmf.py`` data, started on
-idle threads: 5.4 instead of 7.4 one-pass times at k = 3 and 8.3 instead
-of 10.0 at k = 8; right after BLAS work, 6.4 instead of 7.2 and 8.1 instead
-of 9.6. The same counts as uint16 (converted block by block, one kernel
-thread per block): 7.1 instead of 8.3 and 9.7 instead of 10.7.
+idle threads: 4.1 instead of 6.4 one-pass times at k = 3 and 7.0 instead
+of 9.0 at k = 8; back to back, 5.5 instead of 6.6 and 8.3 instead of 9.1.
+The same counts as uint16 (converted block by block, one kernel thread per
+block): 6.4 instead of 8.6 and 9.1 instead of 10.5.
 
 They are used for C-contiguous float32 and float64 blocks of at least
 ``MIN_BYTES`` times at most ``MAX_COLUMNS`` columns, on CPUs with AVX-512
@@ -38,6 +44,15 @@ They are used for C-contiguous float32 and float64 blocks of at least
 measured only there, on AMD Zen 4). Elsewhere, and when the environment
 variable ``HYPERSPY_RNMF_BLAS_PRODUCTS`` is ``1``, NumPy's BLAS computes the
 products. Dask chunks (lazy signals) always go to BLAS.
+
+With ``moments=True`` the kernels also return the sum, the sum of squares
+and the number of negative values of ``X`` (the checks of the first pass,
+:mod:`hyperspy_rnmf._moments`), computed on each group of rows (``X @ R``)
+or strip (``L.T @ X``) right after the product, while it is in cache: 29-30
+ms on the data above (18 columns) against 37-38 ms for the product followed
+by the moments kernel, which reads the data again. The moments of each group
+or strip are added in their order, so they do not depend on the threads
+either.
 
 Both kernels compute in the data's precision, like BLAS, with numba's
 ``reassoc`` and ``contract`` flags (vectorised sums and fused multiply-adds;
@@ -52,6 +67,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from hyperspy_rnmf._moments import block_moments, row_kernel
 from hyperspy_rnmf._numba import compile_kernel
 from hyperspy_rnmf._threads import available_cores
 
@@ -63,8 +79,8 @@ CHUNK, GROUP = 2048, 12
 #: and 0.76 / 0.72 / 0.61 / 0.67 times BLAS's time.
 STRIP = 2048
 #: Widest thin matrix computed here; wider ones go to BLAS (with 28 or 36
-#: columns the kernels took 0.75-0.86 times BLAS's time on idle threads but
-#: 1.04-1.23 right after a BLAS call).
+#: columns the kernels took 0.63-0.87 times BLAS's time on idle threads but
+#: 1.17-1.26 right after a BLAS call).
 MAX_COLUMNS = 24
 #: Smallest block (bytes) computed here: smaller blocks stay in cache, where
 #: BLAS's packing costs little (512 x 9000 float32: the kernels took 0.9-1.4
@@ -78,23 +94,41 @@ MAX_THREADS = 8
 _FLAGS = {"reassoc", "contract"}
 
 
+#: The compiled row moments (:func:`hyperspy_rnmf._moments.row_kernel`),
+#: set when a kernel is first compiled. The kernels call it as a global:
+#: numba does not reuse cached kernels that hold it in a closure (measured:
+#: they were compiled again in every process, 5 s). numba's cache does not
+#: see edits of the row kernel: after one, clear the cache or touch this file.
+_row_moments = None
+
+
+def _load_row_moments():
+    global _row_moments
+    _row_moments = row_kernel()
+
+
 @functools.cache
 def _matmul_kernel():
-    def matmul(X, Rt, out, start, stop, zero, chunk, group):
-        # out[start:stop] = X[start:stop] @ Rt.T; Rt.shape[0] % 6 == 0,
-        # group % 4 == 0
+    _load_row_moments()
+
+    def matmul(X, Rt, out, start, stop, zero, chunk, group, moments):
+        # out[start:stop] = X[start:stop] @ Rt.T; group % 4 == 0; with
+        # moments (one row per group), their moments
         n = X.shape[1]
         width = Rt.shape[0]
+        tiles = width // 6 * 6  # columns in tiles of 6, then one at a time
         tiled = start + (stop - start) // 4 * 4
+        with_moments = moments.shape[0] > 0
         for g0 in range(start, tiled, group):
             g1 = min(g0 + group, tiled)
             out[g0:g1] = zero
+            total, squares, negative = 0.0, 0.0, 0
             for a in range(0, n, chunk):
                 b = min(a + chunk, n)
                 for i in range(g0, g1, 4):
                     x0, x1 = X[i, a:b], X[i + 1, a:b]
                     x2, x3 = X[i + 2, a:b], X[i + 3, a:b]
-                    for j in range(0, width, 6):
+                    for j in range(0, tiles, 6):
                         q0, q1, q2 = Rt[j, a:b], Rt[j + 1, a:b], Rt[j + 2, a:b]
                         q3, q4, q5 = Rt[j + 3, a:b], Rt[j + 4, a:b], Rt[j + 5, a:b]
                         s00 = s01 = s02 = s03 = s04 = s05 = zero
@@ -154,6 +188,26 @@ def _matmul_kernel():
                         o3[j + 3] += s33
                         o3[j + 4] += s34
                         o3[j + 5] += s35
+                    for j in range(tiles, width):
+                        q = Rt[j, a:b]
+                        s0 = s1 = s2 = s3 = zero
+                        for t in range(b - a):
+                            v = q[t]
+                            s0 += x0[t] * v
+                            s1 += x1[t] * v
+                            s2 += x2[t] * v
+                            s3 += x3[t] * v
+                        out[i, j] += s0
+                        out[i + 1, j] += s1
+                        out[i + 2, j] += s2
+                        out[i + 3, j] += s3
+                    for r in range(i, i + 4 if with_moments else i):  # in cache
+                        total, squares, negative = _row_moments(
+                            X[r, a:b], total, squares, negative
+                        )
+            if with_moments:
+                slot = moments[g0 // group]
+                slot[0], slot[1], slot[2] = total, squares, negative
         for i in range(tiled, stop):  # the last rows, one at a time
             x = X[i]
             for j in range(width):
@@ -162,26 +216,35 @@ def _matmul_kernel():
                 for t in range(n):
                     s += x[t] * q[t]
                 out[i, j] = s
+        for i in range(tiled, stop if with_moments else tiled):
+            slot = moments[tiled // group]  # zero, or the last group's
+            slot[0], slot[1], slot[2] = _row_moments(X[i], slot[0], slot[1], slot[2])
 
     return compile_kernel(matmul, nogil=True, fastmath=_FLAGS)
 
 
 @functools.cache
 def _rmatmul_kernel():
-    def rmatmul(L, X, out, start, stop, zero, strip):
-        # out[:, start:stop] = L.T @ X[:, start:stop]; L.shape[1] % 6 == 0
+    _load_row_moments()
+
+    def rmatmul(L, X, out, start, stop, zero, strip, moments):
+        # out[:, start:stop] = L.T @ X[:, start:stop]; with moments (one row
+        # per strip), their moments
         m = X.shape[0]
         width = L.shape[1]
+        tiles = width // 6 * 6  # rows of out 6 at a time, then one at a time
         stepped = m // 6 * 6
+        with_moments = moments.shape[0] > 0
         for s0 in range(start, stop, strip):
             s1 = min(s0 + strip, stop)
             out[:, s0:s1] = zero
+            total, squares, negative = 0.0, 0.0, 0
             for i in range(0, stepped, 6):
                 x0, x1, x2 = X[i, s0:s1], X[i + 1, s0:s1], X[i + 2, s0:s1]
                 x3, x4, x5 = X[i + 3, s0:s1], X[i + 4, s0:s1], X[i + 5, s0:s1]
                 l0, l1, l2 = L[i], L[i + 1], L[i + 2]
                 l3, l4, l5 = L[i + 3], L[i + 4], L[i + 5]
-                for j in range(0, width, 6):
+                for j in range(0, tiles, 6):
                     o0, o1, o2 = out[j, s0:s1], out[j + 1, s0:s1], out[j + 2, s0:s1]
                     o3, o4, o5 = out[j + 3, s0:s1], out[j + 4, s0:s1], out[j + 5, s0:s1]
                     w00, w01, w02, w03, w04, w05 = l0[j : j + 6]
@@ -241,6 +304,23 @@ def _rmatmul_kernel():
                             + w45 * u4
                             + w55 * u5
                         )
+                for j in range(tiles, width):
+                    o = out[j, s0:s1]
+                    w0, w1, w2 = l0[j], l1[j], l2[j]
+                    w3, w4, w5 = l3[j], l4[j], l5[j]
+                    for t in range(s1 - s0):
+                        o[t] += (
+                            w0 * x0[t]
+                            + w1 * x1[t]
+                            + w2 * x2[t]
+                            + w3 * x3[t]
+                            + w4 * x4[t]
+                            + w5 * x5[t]
+                        )
+                for r in range(i, i + 6 if with_moments else i):  # in cache
+                    total, squares, negative = _row_moments(
+                        X[r, s0:s1], total, squares, negative
+                    )
             for i in range(stepped, m):  # the last rows, one at a time
                 x = X[i, s0:s1]
                 for c in range(width):
@@ -248,6 +328,13 @@ def _rmatmul_kernel():
                     weight = L[i, c]
                     for t in range(s1 - s0):
                         o[t] += weight * x[t]
+            for i in range(stepped, m if with_moments else stepped):
+                total, squares, negative = _row_moments(
+                    X[i, s0:s1], total, squares, negative
+                )
+            if with_moments:
+                slot = moments[s0 // strip]
+                slot[0], slot[1], slot[2] = total, squares, negative
 
     return compile_kernel(rmatmul, nogil=True, fastmath=_FLAGS)
 
@@ -283,14 +370,6 @@ def compiled(X, other):
     )
 
 
-def _padded(matrix, dtype):
-    """``matrix`` (rows, w) in ``dtype``, C-contiguous, with columns of zeros
-    added up to a multiple of 6."""
-    out = np.zeros((matrix.shape[0], -(-matrix.shape[1] // 6) * 6), dtype)
-    out[:, : matrix.shape[1]] = matrix
-    return out
-
-
 def _ranges(n, parts, multiple):
     """About ``parts`` ranges covering ``0..n``, all but the last of a length
     that is a multiple of ``multiple``."""
@@ -313,7 +392,19 @@ def _run(kernel, ranges, threads, *args):
             future.result()
 
 
-def thin_matmul(X, R, threads=None):
+def _moment_slots(n_slots, moments):
+    """Per-group (or per-strip) moments filled by a kernel, or none."""
+    return np.zeros((n_slots if moments else 0, 3))
+
+
+def _summed(slots):
+    """``(sum, sum of squares, number of negative values)`` from the slots,
+    added in their order (fixed by the shapes, whatever the threads)."""
+    total, squares, negative = slots.sum(axis=0)
+    return float(total), float(squares), int(negative)
+
+
+def thin_matmul(X, R, threads=None, moments=False):
     """``X @ R`` by the compiled kernel.
 
     Parameters
@@ -324,33 +415,41 @@ def thin_matmul(X, R, threads=None):
     threads : int or None
         Threads sharing the rows of ``X``; None: the cores this process may
         use (at most ``MAX_THREADS``).
+    moments : bool
+        Also return the moments of ``X``
+        (:func:`hyperspy_rnmf._moments.block_moments`), computed while each
+        piece of ``X`` is in cache.
 
     Returns
     -------
     numpy.ndarray, shape (m, w), ``X``'s dtype
+        With ``moments``, a tuple of it and ``(sum, sum of squares, number
+        of negative values)``.
     """
     m = X.shape[0]
-    Rt = np.ascontiguousarray(_padded(R, X.dtype).T)
+    Rt = np.ascontiguousarray(R.T, dtype=X.dtype)
     out = np.empty((m, Rt.shape[0]), X.dtype)
     threads = _threads(threads)
     ranges = _ranges(m, max(1, min(TASKS * threads, m // (2 * GROUP))), GROUP)
     zero = X.dtype.type(0)
-    _run(_matmul_kernel(), ranges, threads, X, Rt, out, zero, CHUNK, GROUP)
-    return np.ascontiguousarray(out[:, : R.shape[1]])
+    slots = _moment_slots(m // GROUP + 1, moments)
+    _run(_matmul_kernel(), ranges, threads, X, Rt, out, zero, CHUNK, GROUP, slots)
+    return (out, _summed(slots)) if moments else out
 
 
-def thin_rmatmul(L, X, threads=None):
-    """``L.T @ X`` by the compiled kernel: ``L`` of shape (m, w), ``X`` as in
-    :func:`thin_matmul`; ``threads`` share the columns of ``X``. Returns an
-    array of shape (w, n) (a view of a C-contiguous one)."""
+def thin_rmatmul(L, X, threads=None, moments=False):
+    """``L.T @ X`` by the compiled kernel: ``L`` of shape (m, w), ``X``,
+    ``moments`` as in :func:`thin_matmul`; ``threads`` share the columns of
+    ``X``. Returns a C-contiguous array of shape (w, n)."""
     n = X.shape[1]
-    Lp = _padded(L, X.dtype)
-    out = np.empty((Lp.shape[1], n), X.dtype)
+    Lc = np.ascontiguousarray(L, dtype=X.dtype)
+    out = np.empty((Lc.shape[1], n), X.dtype)
     threads = _threads(threads)
     ranges = _ranges(n, max(1, min(TASKS * threads, n // (2 * STRIP))), STRIP)
     zero = X.dtype.type(0)
-    _run(_rmatmul_kernel(), ranges, threads, Lp, X, out, zero, STRIP)
-    return out[: L.shape[1]]
+    slots = _moment_slots(-(-n // STRIP), moments)
+    _run(_rmatmul_kernel(), ranges, threads, Lc, X, out, zero, STRIP, slots)
+    return (out, _summed(slots)) if moments else out
 
 
 def matmul(X, R, threads=None):
@@ -366,6 +465,23 @@ def rmatmul(L, X, threads=None):
     if compiled(X, L):
         return thin_rmatmul(L, X, threads)
     return L.T @ X
+
+
+def matmul_and_moments(X, R, threads=None):
+    """``X @ R`` and the moments of the float block ``X`` (``(sum, sum of
+    squares, number of negative values)``, see
+    :func:`hyperspy_rnmf._moments.block_moments`): in one read of ``X`` when
+    compiled, else BLAS's product and then the moments kernel."""
+    if compiled(X, R):
+        return thin_matmul(X, R, threads, moments=True)
+    return X @ R, block_moments(X)
+
+
+def rmatmul_and_moments(L, X, threads=None):
+    """``L.T @ X`` and the moments of ``X``, as :func:`matmul_and_moments`."""
+    if compiled(X, L):
+        return thin_rmatmul(L, X, threads, moments=True)
+    return L.T @ X, block_moments(X)
 
 
 def load_kernel():

@@ -7,6 +7,7 @@ import pytest
 
 from hyperspy_rnmf import RandomizedNMF
 from hyperspy_rnmf import _thin_product as thin
+from hyperspy_rnmf._moments import block_moments
 from hyperspy_rnmf._operand import NumpyOperand
 from hyperspy_rnmf.matching import match_components
 
@@ -177,3 +178,92 @@ def test_fits_with_the_kernels_and_with_blas_agree(avx512, monkeypatch, dtype):
         with_blas.reconstruction_err_, rel=1e-6
     )
     np.testing.assert_allclose(W1, W2, rtol=1e-3, atol=1e-3 * W2.max())
+
+
+def exact_moments(X):
+    """Sum, sum of squares (each squared in X's precision) and count of
+    negative values, in float64."""
+    squares = (X * X).astype(np.float64)
+    return X.astype(np.float64).sum(), squares.sum(), int((X < 0).sum())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m, n, w", SHAPES)
+def test_products_with_moments_give_the_moments_of_the_data(dtype, m, n, w):
+    rng = np.random.default_rng(m + n + w)
+    X = (rng.standard_normal((m, n)) * 1e3).astype(dtype)
+    R = rng.standard_normal((n, w)).astype(dtype)
+    L = rng.standard_normal((m, w)).astype(dtype)
+    want = exact_moments(X)
+    for product, args in ((thin.thin_matmul, (X, R)), (thin.thin_rmatmul, (L, X))):
+        got, moments = product(*args, moments=True)
+        np.testing.assert_array_equal(got, product(*args))  # the same product
+        assert moments[0] == pytest.approx(want[0], rel=1e-12, abs=1e-6 * n)
+        assert moments[1] == pytest.approx(want[1], rel=1e-12)
+        assert moments[2] == want[2]
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_moments_do_not_depend_on_the_number_of_threads(threads):
+    rng = np.random.default_rng(threads)
+    X = rng.standard_normal((203, 17000)).astype(np.float32)  # 8 ranges, 9 strips
+    R = rng.standard_normal((17000, 5)).astype(np.float32)
+    L = rng.standard_normal((203, 5)).astype(np.float32)
+    for product, args in ((thin.thin_matmul, (X, R)), (thin.thin_rmatmul, (L, X))):
+        one = product(*args, threads=1, moments=True)[1]
+        assert product(*args, threads=threads, moments=True)[1] == one
+
+
+@pytest.mark.parametrize("product", ["matmul", "rmatmul"])
+def test_moments_see_bad_values_as_the_moments_kernel_does(product):
+    X = np.ones((30, 5000), np.float32)
+    X[3, 7], X[29, 4999], X[10, 10] = -0.0, -1e-30, -2.0  # -0.0 is not negative
+    X[12, 4000] = 1e20  # its square overflows float32
+
+    def moments(X):
+        if product == "matmul":
+            return thin.thin_matmul(X, np.ones((5000, 2), np.float32), moments=True)[1]
+        return thin.thin_rmatmul(np.ones((30, 2), np.float32), X, moments=True)[1]
+
+    total, squares, negative = moments(X)
+    assert negative == 2 and squares == np.inf
+    assert total == pytest.approx(1e20, rel=1e-6)
+    X[12, 4000] = np.nan
+    total, squares, negative = moments(X)
+    assert np.isnan(total) and np.isnan(squares) and negative == 2
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_dispatch_with_moments(avx512, monkeypatch, compiled):
+    if not compiled:
+        monkeypatch.setenv("HYPERSPY_RNMF_BLAS_PRODUCTS", "1")
+    rng = np.random.default_rng(4)
+    X = rng.random(large().shape, dtype=np.float32) - 0.01
+    R = rng.standard_normal((X.shape[1], 7)).astype(np.float32)
+    L = rng.standard_normal((X.shape[0], 7)).astype(np.float32)
+    assert thin.compiled(X, R) is compiled
+    product, moments = thin.matmul_and_moments(X, R)
+    np.testing.assert_array_equal(product, thin.matmul(X, R))
+    assert moments == (
+        thin.thin_matmul(X, R, moments=True)[1] if compiled else block_moments(X)
+    )
+    product, moments = thin.rmatmul_and_moments(L, X)
+    np.testing.assert_array_equal(product, thin.rmatmul(L, X))
+    assert moments == (
+        thin.thin_rmatmul(L, X, moments=True)[1] if compiled else block_moments(X)
+    )
+    want = exact_moments(X)
+    assert moments[2] == want[2] > 0
+    assert moments[1] == pytest.approx(want[1], rel=1e-12)
+
+
+@pytest.mark.parametrize("w", range(1, 14))
+def test_every_width_left_over_from_the_tiles_of_6(w):
+    # 0-2 full tiles of 6 and 0-5 columns (rows of L.T @ X) computed alone
+    rng = np.random.default_rng(w)
+    X = rng.random((26, 2100), dtype=np.float32)  # 6 tiles of 4 rows + 2 rows
+    R = rng.standard_normal((2100, w)).astype(np.float32)
+    L = rng.standard_normal((26, w)).astype(np.float32)
+    for threads in (1, 2):
+        assert relative(thin.thin_matmul(X, R, threads), reference(X, R)) < 2e-6
+        assert relative(thin.thin_rmatmul(L, X, threads), reference(L.T, X)) < 2e-6

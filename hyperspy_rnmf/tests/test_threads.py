@@ -179,7 +179,7 @@ def test_sketch_basis_is_orthonormalized_on_one_blas_thread(
     Y = np.random.default_rng(0).standard_normal((3000, 12))
     Q = _sketch.orthonormalize(Y)
     np.testing.assert_allclose(Q.T @ Q, np.eye(12), atol=1e-12)
-    assert len(seen) == 2 and all(set(c) == {1} for c in seen)
+    assert len(seen) == 1 and set(seen[0]) == {1}  # well conditioned: one round
     assert set(counts(two_blas_threads)) == {2}
 
 
