@@ -4,7 +4,9 @@ RandomizedNMF only touches the data through a handful of streaming passes:
 ``X @ M``, ``X.T @ M`` (``M`` a thin matrix), summary statistics, and a final
 projection of every row onto the components. This module provides those
 passes for NumPy arrays (:class:`NumpyOperand`, row blocks processed on a
-few threads, or one BLAS call when the array can be used as it is);
+few threads, or one product over the whole array when it can be used as it
+is: float data, and uint8/uint16 counts that the compiled products of
+:mod:`hyperspy_rnmf._thin_product` convert as they read them);
 ``_dask_operand`` maps the same block kernels over dask chunks. Neither
 backend holds more than one block of the data per thread in a
 floating-point type.
@@ -300,10 +302,27 @@ class NumpyOperand:
             or self.row_scale is not None
         )
 
-    def _whole(self):
-        """The data as one float array when nothing needs converting, else None."""
-        plain = self.rows is None and not self.convert
-        return np.asarray(self.data) if plain else None
+    def _whole(self, matrix):
+        """The data as one array for a product with the thin ``matrix``, else
+        None (block by block).
+
+        Float data that need no converting; also integer counts with no
+        selection or scaling when the compiled products take this product
+        (:func:`hyperspy_rnmf._thin_product.compiled`): they convert each
+        value as they read it, so no float copy of the data is made.
+        """
+        if self.rows is not None:
+            return None
+        if not self.convert:
+            return np.asarray(self.data)
+        plain = self.cols is None and self.row_scale is None and self.col_scale is None
+        if (
+            plain
+            and isinstance(self.data, np.ndarray)
+            and thin.compiled(self.data, matrix)
+        ):
+            return self.data
+        return None
 
     def _bounds(self):
         n = self.shape[0]
@@ -456,7 +475,7 @@ class NumpyOperand:
         against 54-59 ms block by block with the same kernel and 59-78 ms
         block by block with NumPy's reductions.
         """
-        whole = self._whole()
+        whole = self._whole(matrix)
         if whole is not None:
             with non_finite_allowed():
                 out, moments = thin.matmul_and_moments(whole, matrix)
@@ -476,7 +495,7 @@ class NumpyOperand:
     def stats_and_rmatmul(self, matrix):
         """First pass: statistics and ``X.T @ matrix`` together (see
         :meth:`stats_and_matmul`)."""
-        whole = self._whole()
+        whole = self._whole(matrix)
         if whole is not None:
             with non_finite_allowed():
                 out, moments = thin.rmatmul_and_moments(matrix, whole)
@@ -499,7 +518,7 @@ class NumpyOperand:
 
     def matmul(self, matrix):
         """``X @ matrix`` for a thin ``matrix`` of shape (n_cols, l)."""
-        whole = self._whole()
+        whole = self._whole(matrix)
         if whole is not None:
             return thin.matmul(whole, matrix)
         out = np.empty((self.shape[0], matrix.shape[1]), dtype=self.dtype)
@@ -513,7 +532,7 @@ class NumpyOperand:
 
     def rmatmul(self, matrix):
         """``X.T @ matrix`` for a thin ``matrix`` of shape (n_rows, l)."""
-        whole = self._whole()
+        whole = self._whole(matrix)
         if whole is not None:
             return np.ascontiguousarray(thin.rmatmul(matrix, whole).T)
         out = np.zeros((matrix.shape[1], self.shape[1]), dtype=self.dtype)
@@ -537,7 +556,7 @@ class NumpyOperand:
         With ``with_stats``, the statistics of the data are gathered too (third
         item of the result, else None) and NaN, inf stop the pass early.
         """
-        whole = self._whole()
+        whole = self._whole(components.T)
         stats = None
         if whole is not None and self.sum_squares is not None and not with_stats:
             rhs = thin.matmul(whole, components.T).astype(np.float64)

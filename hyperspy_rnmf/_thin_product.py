@@ -25,23 +25,29 @@ oversampling) ``X @ R`` took 20-21 ms instead of 22-25 ms and ``L.T @ X``
 ``python benchmarks/bench_thin_product.py`` measures them against NumPy's
 BLAS (OpenBLAS 0.3.31, 2 cores, AMD Zen 4), float32, 3 to 18 columns:
 0.57-0.73 times BLAS's time for ``X @ R`` and 0.52-0.68 for ``L.T @ X``
-(float64: 0.37-0.55 and 0.55-0.77). Right after a multi-threaded BLAS call
-they lose much of that lead (0.85-1.06 and 0.79-1.00): OpenBLAS keeps its
-threads spinning for about 0.1 s after each call
-(``OPENBLAS_THREAD_TIMEOUT``), and a thread sharing a core with one runs at
-half speed. Each thread therefore takes ``TASKS`` ranges in turn, not one,
-so that a slowed thread takes fewer. Inside a fit the products follow each
-other without multi-threaded BLAS calls in between (the small products run
-on one BLAS thread). Default fits of the ``bench_rnmf.py`` data, started on
-idle threads: 4.1 instead of 6.4 one-pass times at k = 3 and 7.0 instead
-of 9.0 at k = 8; back to back, 5.5 instead of 6.6 and 8.3 instead of 9.1.
-The same counts as uint16 (converted block by block, one kernel thread per
-block): 6.4 instead of 8.6 and 9.1 instead of 10.5.
+(float64: 0.37-0.55 and 0.55-0.77; a second run: 0.60-0.89 and 0.61-0.84 in
+float32). Right after a multi-threaded BLAS call they lose much of that lead
+(0.85-1.07 and 0.79-1.00): OpenBLAS keeps its threads spinning for about 0.1
+s after each call (``OPENBLAS_THREAD_TIMEOUT``), and a thread sharing a core
+with one runs at half speed. Each thread therefore takes ``TASKS`` ranges in
+turn, not one, so that a slowed thread takes fewer. Inside a fit the
+products follow each other without multi-threaded BLAS calls in between (the
+small products run on one BLAS thread). Default fits of the
+``bench_rnmf.py`` data, started on idle threads: 4.1 instead of 6.4 one-pass
+times at k = 3 and 7.0 instead of 9.0 at k = 8; back to back, 5.5 instead of
+6.6 and 8.3 instead of 9.1. The same counts as uint16, read in place
+(``WORK_DTYPES``): 3.5 instead of 9.7 and 6.4 instead of 11.8 (BLAS on
+blocks converted one by one).
 
-They are used for C-contiguous float32 and float64 blocks of at least
-``MIN_BYTES`` times at most ``MAX_COLUMNS`` columns, on CPUs with AVX-512
-(32 vector registers: the tile of ``X @ R`` needs 24 of them for its sums;
-measured only there, on AMD Zen 4). Elsewhere, and when the environment
+uint8 and uint16 data (detector counts) are read as they are: each value is
+converted to float32 as it is loaded, exactly, so a fit reads half the
+bytes of its float32 copy and gives the same bits, and no float copy of the
+data is made.
+
+They are used for C-contiguous float32, float64, uint8 and uint16 arrays of
+at least ``MIN_BYTES`` times at most ``MAX_COLUMNS`` columns, on CPUs with
+AVX-512 (32 vector registers: the tile of ``X @ R`` needs 24 of them for its
+sums; measured only there, on AMD Zen 4). Elsewhere, and when the environment
 variable ``HYPERSPY_RNMF_BLAS_PRODUCTS`` is ``1``, NumPy's BLAS computes the
 products. Dask chunks (lazy signals) always go to BLAS.
 
@@ -54,7 +60,8 @@ by the moments kernel, which reads the data again. The moments of each group
 or strip are added in their order, so they do not depend on the threads
 either.
 
-Both kernels compute in the data's precision, like BLAS, with numba's
+Both kernels compute in the data's working precision (``WORK_DTYPES``),
+like BLAS, with numba's
 ``reassoc`` and ``contract`` flags (vectorised sums and fused multiply-adds;
 NaN and inf propagate). Each value of the result is computed by one thread,
 in an order that depends only on the shapes: the result does not depend on
@@ -107,9 +114,43 @@ def _load_row_moments():
     _row_moments = row_kernel()
 
 
+#: Working precision of the products for each data type they read: integer
+#: counts (what detectors write) are converted to float32 value by value as
+#: the kernels read them, exactly (every uint8 and uint16 value is a float32),
+#: so they need no float copy of the data.
+WORK_DTYPES = {
+    np.dtype(np.float32): np.dtype(np.float32),
+    np.dtype(np.float64): np.dtype(np.float64),
+    np.dtype(np.uint8): np.dtype(np.float32),
+    np.dtype(np.uint16): np.dtype(np.float32),
+}
+
+
+def as_work(value, zero):
+    """``value`` (read from the data) in the precision of ``zero``; compiled
+    by :func:`_register_as_work` (an integer becomes a float, a float stays as
+    it is, so that float data compile to the plain products)."""
+    return type(zero)(value)
+
+
+@functools.cache
+def _register_as_work():
+    from numba import types
+    from numba.extending import overload
+
+    @overload(as_work)
+    def _as_work(value, zero):
+        if not isinstance(value, types.Integer):
+            return lambda value, zero: value
+        if zero == types.float32:
+            return lambda value, zero: np.float32(value)
+        return lambda value, zero: np.float64(value)
+
+
 @functools.cache
 def _matmul_kernel():
     _load_row_moments()
+    _register_as_work()
 
     def matmul(X, Rt, out, start, stop, zero, chunk, group, moments):
         # out[start:stop] = X[start:stop] @ Rt.T; group % 4 == 0; with
@@ -136,7 +177,8 @@ def _matmul_kernel():
                         s20 = s21 = s22 = s23 = s24 = s25 = zero
                         s30 = s31 = s32 = s33 = s34 = s35 = zero
                         for t in range(b - a):
-                            u0, u1, u2, u3 = x0[t], x1[t], x2[t], x3[t]
+                            u0, u1 = as_work(x0[t], zero), as_work(x1[t], zero)
+                            u2, u3 = as_work(x2[t], zero), as_work(x3[t], zero)
                             v0, v1, v2 = q0[t], q1[t], q2[t]
                             v3, v4, v5 = q3[t], q4[t], q5[t]
                             s00 += u0 * v0
@@ -193,10 +235,10 @@ def _matmul_kernel():
                         s0 = s1 = s2 = s3 = zero
                         for t in range(b - a):
                             v = q[t]
-                            s0 += x0[t] * v
-                            s1 += x1[t] * v
-                            s2 += x2[t] * v
-                            s3 += x3[t] * v
+                            s0 += as_work(x0[t], zero) * v
+                            s1 += as_work(x1[t], zero) * v
+                            s2 += as_work(x2[t], zero) * v
+                            s3 += as_work(x3[t], zero) * v
                         out[i, j] += s0
                         out[i + 1, j] += s1
                         out[i + 2, j] += s2
@@ -214,7 +256,7 @@ def _matmul_kernel():
                 q = Rt[j]
                 s = zero
                 for t in range(n):
-                    s += x[t] * q[t]
+                    s += as_work(x[t], zero) * q[t]
                 out[i, j] = s
         for i in range(tiled, stop if with_moments else tiled):
             slot = moments[tiled // group]  # zero, or the last group's
@@ -226,6 +268,7 @@ def _matmul_kernel():
 @functools.cache
 def _rmatmul_kernel():
     _load_row_moments()
+    _register_as_work()
 
     def rmatmul(L, X, out, start, stop, zero, strip, moments):
         # out[:, start:stop] = L.T @ X[:, start:stop]; with moments (one row
@@ -254,8 +297,9 @@ def _rmatmul_kernel():
                     w40, w41, w42, w43, w44, w45 = l4[j : j + 6]
                     w50, w51, w52, w53, w54, w55 = l5[j : j + 6]
                     for t in range(s1 - s0):
-                        u0, u1, u2 = x0[t], x1[t], x2[t]
-                        u3, u4, u5 = x3[t], x4[t], x5[t]
+                        u0, u1 = as_work(x0[t], zero), as_work(x1[t], zero)
+                        u2, u3 = as_work(x2[t], zero), as_work(x3[t], zero)
+                        u4, u5 = as_work(x4[t], zero), as_work(x5[t], zero)
                         o0[t] += (
                             w00 * u0
                             + w10 * u1
@@ -310,12 +354,12 @@ def _rmatmul_kernel():
                     w3, w4, w5 = l3[j], l4[j], l5[j]
                     for t in range(s1 - s0):
                         o[t] += (
-                            w0 * x0[t]
-                            + w1 * x1[t]
-                            + w2 * x2[t]
-                            + w3 * x3[t]
-                            + w4 * x4[t]
-                            + w5 * x5[t]
+                            w0 * as_work(x0[t], zero)
+                            + w1 * as_work(x1[t], zero)
+                            + w2 * as_work(x2[t], zero)
+                            + w3 * as_work(x3[t], zero)
+                            + w4 * as_work(x4[t], zero)
+                            + w5 * as_work(x5[t], zero)
                         )
                 for r in range(i, i + 6 if with_moments else i):  # in cache
                     total, squares, negative = _row_moments(
@@ -327,7 +371,7 @@ def _rmatmul_kernel():
                     o = out[c, s0:s1]
                     weight = L[i, c]
                     for t in range(s1 - s0):
-                        o[t] += weight * x[t]
+                        o[t] += weight * as_work(x[t], zero)
             for i in range(stepped, m if with_moments else stepped):
                 total, squares, negative = _row_moments(
                     X[i, s0:s1], total, squares, negative
@@ -361,8 +405,8 @@ def compiled(X, other):
     return (
         os.environ.get("HYPERSPY_RNMF_BLAS_PRODUCTS", "") != "1"
         and X.ndim == 2
-        and X.dtype in (np.float32, np.float64)
-        and other.dtype == X.dtype
+        and X.dtype in WORK_DTYPES
+        and other.dtype == WORK_DTYPES[X.dtype]
         and X.flags.c_contiguous
         and X.nbytes >= MIN_BYTES
         and 0 < other.shape[1] <= MAX_COLUMNS
@@ -409,9 +453,11 @@ def thin_matmul(X, R, threads=None, moments=False):
 
     Parameters
     ----------
-    X : numpy.ndarray, shape (m, n), float32 or float64, C-contiguous
+    X : numpy.ndarray, shape (m, n), C-contiguous
+        float32, float64, uint8 or uint16 (computed in float32, see
+        ``WORK_DTYPES``).
     R : numpy.ndarray, shape (n, w)
-        Used in ``X``'s precision.
+        Used in the working precision of ``X``.
     threads : int or None
         Threads sharing the rows of ``X``; None: the cores this process may
         use (at most ``MAX_THREADS``).
@@ -422,16 +468,17 @@ def thin_matmul(X, R, threads=None, moments=False):
 
     Returns
     -------
-    numpy.ndarray, shape (m, w), ``X``'s dtype
+    numpy.ndarray, shape (m, w), the working precision of ``X``
         With ``moments``, a tuple of it and ``(sum, sum of squares, number
         of negative values)``.
     """
     m = X.shape[0]
-    Rt = np.ascontiguousarray(R.T, dtype=X.dtype)
-    out = np.empty((m, Rt.shape[0]), X.dtype)
+    work = WORK_DTYPES[X.dtype]
+    Rt = np.ascontiguousarray(R.T, dtype=work)
+    out = np.empty((m, Rt.shape[0]), work)
     threads = _threads(threads)
     ranges = _ranges(m, max(1, min(TASKS * threads, m // (2 * GROUP))), GROUP)
-    zero = X.dtype.type(0)
+    zero = work.type(0)
     slots = _moment_slots(m // GROUP + 1, moments)
     _run(_matmul_kernel(), ranges, threads, X, Rt, out, zero, CHUNK, GROUP, slots)
     return (out, _summed(slots)) if moments else out
@@ -442,11 +489,12 @@ def thin_rmatmul(L, X, threads=None, moments=False):
     ``moments`` as in :func:`thin_matmul`; ``threads`` share the columns of
     ``X``. Returns a C-contiguous array of shape (w, n)."""
     n = X.shape[1]
-    Lc = np.ascontiguousarray(L, dtype=X.dtype)
-    out = np.empty((Lc.shape[1], n), X.dtype)
+    work = WORK_DTYPES[X.dtype]
+    Lc = np.ascontiguousarray(L, dtype=work)
+    out = np.empty((Lc.shape[1], n), work)
     threads = _threads(threads)
     ranges = _ranges(n, max(1, min(TASKS * threads, n // (2 * STRIP))), STRIP)
-    zero = X.dtype.type(0)
+    zero = work.type(0)
     slots = _moment_slots(-(-n // STRIP), moments)
     _run(_rmatmul_kernel(), ranges, threads, Lc, X, out, zero, STRIP, slots)
     return (out, _summed(slots)) if moments else out

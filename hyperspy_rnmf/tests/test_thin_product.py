@@ -155,19 +155,25 @@ def fit(X, monkeypatch, compiled):
     return model, W
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.uint16])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16, np.uint8])
 def test_fits_with_the_kernels_and_with_blas_agree(avx512, monkeypatch, dtype):
-    # in memory (float32: whole array) and converted block by block (uint16)
+    # in memory: float32 and uint16 whole arrays (uint16 converted as it is
+    # read), uint8 (3 MB, below MIN_BYTES) converted block by block
     rng = np.random.default_rng(2)
     n_samples, n_features = 600, 2500  # 6 MB as float32: above MIN_BYTES
     W = rng.random((n_samples, 4)) * 50
     H = rng.random((4, n_features))
     W[:4], H[:, :4] = 50 * np.eye(4), np.eye(4)
     X = rng.poisson(W @ H).astype(dtype)
+    if dtype == np.uint16:
+        X = np.hstack([X, X])  # 6 MB of uint16
+        n_features *= 2
     before = X.copy()
     operand = NumpyOperand(X)
-    block = operand._whole() if dtype == np.float32 else next(operand._blocks())[2]
-    assert thin.compiled(block, np.ones((n_features, 4), np.float32))
+    M = np.ones((n_features, 4), np.float32)
+    block = operand._whole(M) if dtype != np.uint8 else next(operand._blocks())[2]
+    assert (block is X) == (dtype != np.uint8)
+    assert thin.compiled(block, M)
     with_kernels, W1 = fit(X, monkeypatch, compiled=True)
     with_blas, W2 = fit(X, monkeypatch, compiled=False)
     np.testing.assert_array_equal(X, before)
@@ -267,3 +273,45 @@ def test_every_width_left_over_from_the_tiles_of_6(w):
     for threads in (1, 2):
         assert relative(thin.thin_matmul(X, R, threads), reference(X, R)) < 2e-6
         assert relative(thin.thin_rmatmul(L, X, threads), reference(L.T, X)) < 2e-6
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_counts_are_read_in_place_without_a_float_copy(avx512, monkeypatch, dtype):
+    rng = np.random.default_rng(5)
+    X = rng.poisson(5.0, (1100, 4100)).astype(dtype)  # >= 4.5 MB
+    M = rng.standard_normal((4100, 7)).astype(np.float32)
+    L = rng.standard_normal((1100, 7)).astype(np.float32)
+    before = X.copy()
+    operand = NumpyOperand(X)
+    assert operand._whole(M) is X and operand._whole(L) is X
+    monkeypatch.setattr(NumpyOperand, "_block", None)  # no block is converted
+    stats, XM = operand.stats_and_matmul(M)
+    _, LX = operand.stats_and_rmatmul(L)
+    monkeypatch.undo()
+    # the same values as float32, whole: the same kernels, the same bits
+    Xf = NumpyOperand(X.astype(np.float32))
+    stats_f, XM_f = Xf.stats_and_matmul(M)
+    np.testing.assert_array_equal(XM, XM_f)
+    np.testing.assert_array_equal(LX, Xf.stats_and_rmatmul(L)[1])
+    assert (stats.total, stats.sum_squares) == (stats_f.total, stats_f.sum_squares)
+    assert stats.total == X.sum(dtype=np.float64)
+    np.testing.assert_array_equal(operand.matmul(M), XM)
+    np.testing.assert_array_equal(operand.rmatmul(L), LX)
+    # selected columns: converted block by block, the same values
+    blocks = NumpyOperand(X, cols=np.arange(X.shape[1]))
+    assert blocks._whole(M) is None
+    scale = np.abs(XM).max()
+    np.testing.assert_allclose(blocks.stats_and_matmul(M)[1], XM, atol=1e-5 * scale)
+    np.testing.assert_allclose(blocks.rmatmul(L), LX, atol=1e-5 * np.abs(LX).max())
+    np.testing.assert_array_equal(X, before)
+
+
+def test_counts_fit_as_their_float32_copy(avx512):
+    rng = np.random.default_rng(6)
+    X = rng.poisson(rng.random((900, 3)) @ rng.random((3, 3000)) * 20)
+    X = X.astype(np.uint16)  # 5.4 MB, read in place
+    models = [
+        RandomizedNMF(3, random_state=0).fit(data) for data in (X, X.astype(np.float32))
+    ]
+    np.testing.assert_array_equal(models[0].components_, models[1].components_)
+    assert models[0].reconstruction_err_ == models[1].reconstruction_err_

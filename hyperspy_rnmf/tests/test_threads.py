@@ -131,7 +131,7 @@ def test_first_pass_reads_the_data_once(monkeypatch, transposed, plain):
     def first(data, threads):
         monkeypatch.setattr(_operand, "_available_cores", lambda: threads)
         operand = _operand.NumpyOperand(data, cols=cols)
-        assert (operand._whole() is not None) == plain
+        assert (operand._whole(M) is not None) == plain
         assert len(operand._bounds()) >= 50
         reduced.clear()
         result = (
