@@ -5,8 +5,8 @@ RandomizedNMF only touches the data through a handful of streaming passes:
 projection of every row onto the components. This module provides those
 passes for NumPy arrays (:class:`NumpyOperand`, row blocks processed on a
 few threads, or one product over the whole array when it can be used as it
-is: float data, and uint8/uint16 counts that the compiled products of
-:mod:`hyperspy_rnmf._thin_product` convert as they read them);
+is: float data, and 8 to 32-bit integer counts that the compiled products
+of :mod:`hyperspy_rnmf._thin_product` convert as they read them);
 ``_dask_operand`` maps the same block kernels over dask chunks. Neither
 backend holds more than one block of the data per thread in a
 floating-point type.

@@ -39,15 +39,15 @@ times at k = 3 and 7.0 instead of 9.0 at k = 8; back to back, 5.5 instead of
 (``WORK_DTYPES``): 3.5 instead of 9.7 and 6.4 instead of 11.8 (BLAS on
 blocks converted one by one).
 
-uint8 and uint16 data (detector counts) are read as they are: each value is
-converted to float32 as it is loaded, exactly, so a fit reads half the
-bytes of its float32 copy and gives the same bits, and no float copy of the
-data is made.
+Integer data of 8 to 32 bits (detector counts) are read as they are: each
+value is converted to the working precision as it is loaded, exactly
+(``WORK_DTYPES``), so a uint16 fit reads half the bytes of its float32 copy
+and gives the same bits, and no float copy of the data is made.
 
-They are used for C-contiguous float32, float64, uint8 and uint16 arrays of
-at least ``MIN_BYTES`` times at most ``MAX_COLUMNS`` columns, on CPUs with
-AVX-512 (32 vector registers: the tile of ``X @ R`` needs 24 of them for its
-sums; measured only there, on AMD Zen 4). Elsewhere, and when the environment
+They are used for C-contiguous arrays of these types of at least
+``MIN_BYTES`` times at most ``MAX_COLUMNS`` columns, on CPUs with AVX-512
+(32 vector registers: the tile of ``X @ R`` needs 24 of them for its sums;
+measured only there, on AMD Zen 4). Elsewhere, and when the environment
 variable ``HYPERSPY_RNMF_BLAS_PRODUCTS`` is ``1``, NumPy's BLAS computes the
 products. Dask chunks (lazy signals) always go to BLAS.
 
@@ -114,15 +114,20 @@ def _load_row_moments():
     _row_moments = row_kernel()
 
 
-#: Working precision of the products for each data type they read: integer
-#: counts (what detectors write) are converted to float32 value by value as
-#: the kernels read them, exactly (every uint8 and uint16 value is a float32),
-#: so they need no float copy of the data.
+#: Working precision of the products for each data type they read (that of
+#: :func:`hyperspy_rnmf._operand.float_dtype`): integer counts (what
+#: detectors write) are converted value by value as the kernels read them,
+#: exactly (8 and 16-bit integers to float32, 32-bit ones to float64), so
+#: they need no float copy of the data.
 WORK_DTYPES = {
     np.dtype(np.float32): np.dtype(np.float32),
     np.dtype(np.float64): np.dtype(np.float64),
     np.dtype(np.uint8): np.dtype(np.float32),
     np.dtype(np.uint16): np.dtype(np.float32),
+    np.dtype(np.int8): np.dtype(np.float32),
+    np.dtype(np.int16): np.dtype(np.float32),
+    np.dtype(np.uint32): np.dtype(np.float64),
+    np.dtype(np.int32): np.dtype(np.float64),
 }
 
 
@@ -454,8 +459,8 @@ def thin_matmul(X, R, threads=None, moments=False):
     Parameters
     ----------
     X : numpy.ndarray, shape (m, n), C-contiguous
-        float32, float64, uint8 or uint16 (computed in float32, see
-        ``WORK_DTYPES``).
+        float32, float64, or an integer type of ``WORK_DTYPES`` (computed
+        in float32, or float64 for 32-bit integers).
     R : numpy.ndarray, shape (n, w)
         Used in the working precision of ``X``.
     threads : int or None

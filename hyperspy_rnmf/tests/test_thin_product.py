@@ -275,12 +275,15 @@ def test_every_width_left_over_from_the_tiles_of_6(w):
         assert relative(thin.thin_rmatmul(L, X, threads), reference(L.T, X)) < 2e-6
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize(
+    "dtype", [np.uint8, np.uint16, np.int8, np.int16, np.uint32, np.int32]
+)
 def test_counts_are_read_in_place_without_a_float_copy(avx512, monkeypatch, dtype):
     rng = np.random.default_rng(5)
     X = rng.poisson(5.0, (1100, 4100)).astype(dtype)  # >= 4.5 MB
-    M = rng.standard_normal((4100, 7)).astype(np.float32)
-    L = rng.standard_normal((1100, 7)).astype(np.float32)
+    work = thin.WORK_DTYPES[np.dtype(dtype)]  # float32, or float64 for 32 bits
+    M = rng.standard_normal((4100, 7)).astype(work)
+    L = rng.standard_normal((1100, 7)).astype(work)
     before = X.copy()
     operand = NumpyOperand(X)
     assert operand._whole(M) is X and operand._whole(L) is X
@@ -288,8 +291,8 @@ def test_counts_are_read_in_place_without_a_float_copy(avx512, monkeypatch, dtyp
     stats, XM = operand.stats_and_matmul(M)
     _, LX = operand.stats_and_rmatmul(L)
     monkeypatch.undo()
-    # the same values as float32, whole: the same kernels, the same bits
-    Xf = NumpyOperand(X.astype(np.float32))
+    # the same values as floats, whole: the same kernels, the same bits
+    Xf = NumpyOperand(X.astype(work))
     stats_f, XM_f = Xf.stats_and_matmul(M)
     np.testing.assert_array_equal(XM, XM_f)
     np.testing.assert_array_equal(LX, Xf.stats_and_rmatmul(L)[1])
@@ -315,3 +318,11 @@ def test_counts_fit_as_their_float32_copy(avx512):
     ]
     np.testing.assert_array_equal(models[0].components_, models[1].components_)
     assert models[0].reconstruction_err_ == models[1].reconstruction_err_
+
+
+def test_signed_counts_read_in_place_report_negative_values(avx512):
+    X = np.full((1100, 4100), 3, np.int16)
+    X[700, 17] = -4
+    with pytest.raises(ValueError, match=r"minimum -4 at row 700, column 17"):
+        RandomizedNMF(2, random_state=0).fit(X)
+    assert NumpyOperand(X)._whole(np.ones((4100, 2), np.float32)) is X
