@@ -567,12 +567,13 @@ class NumpyOperand:
             if with_stats:  # in order, stopping at the first non-finite block
                 parts = []
                 for start, stop, block in self._blocks():
-                    part = _block_stats(block, start, self.check_min)
+                    with non_finite_allowed():  # bad or too large: rejected below
+                        product, moments = thin.matmul_and_moments(block, components.T)
+                    part = _block_stats(block, start, self.check_min, moments)
                     parts.append(part)
                     if not part.finite:
                         break
-                    with non_finite_allowed():  # too large: rejected below
-                        rhs[start:stop] = thin.matmul(block, components.T)
+                    rhs[start:stop] = product
                     norm += part.sum_squares
                 stats = self._located(parts)
                 if stats.rejects():
