@@ -19,7 +19,10 @@ For each k, in one run:
 * peak memory of RandomizedNMF in a fresh process, relative to the data size.
 
 Errors are relative Frobenius errors computed exactly in float64 for both
-methods. Timings on shared machines are noisy: compare the ratios of one run.
+methods. Every timed run starts after 0.2 s of rest (``_interleaved.PAUSE``),
+so that it does not share the cores with the threads OpenBLAS keeps spinning
+after the run before it. Timings on shared machines are noisy: compare the
+ratios of one run.
 
 Usage::
 
@@ -44,7 +47,7 @@ os.environ.setdefault(
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _interleaved import interleaved_times  # noqa: E402
+from _interleaved import PAUSE, interleaved_times  # noqa: E402
 
 from hyperspy_rnmf import RandomizedNMF  # noqa: E402
 from hyperspy_rnmf.datasets import synthetic_4dstem  # noqa: E402
@@ -83,6 +86,7 @@ print(before, peak[0], X.nbytes / 2**20)
 def median_time(func, repeats):
     times, result = [], None
     for _ in range(repeats):
+        time.sleep(PAUSE)  # start on idle threads (see _interleaved.PAUSE)
         t0 = time.perf_counter()
         result = func()
         times.append(time.perf_counter() - t0)
@@ -126,6 +130,7 @@ def bench(k, nav, sig, repeats):
     X = s.data.reshape(s.axes_manager.navigation_size, -1)
     row = {"k": k, "shape": X.shape}
 
+    time.sleep(PAUSE)
     t0 = time.perf_counter()
     from sklearn.decomposition import NMF
 
