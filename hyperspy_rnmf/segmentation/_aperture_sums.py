@@ -19,6 +19,16 @@ Measured against one pass over the data (the mean pattern), interleaved runs
 on 2 cores, 13312 uint16 patterns, kernel alone: 56 x 56 pixels and 109
 apertures, 0.74-1.16 passes (scipy: 1.24-1.56 in the same runs); 112 x 112
 pixels and 113 apertures, 0.96 (scipy: 1.36). One thread: 1.05 and 1.60.
+
+The eight sums are accumulated in the precision of the buffer (float32, or
+float64 for float64 data), as documented. Until this version they were
+float64 for every input: numba typed the accumulators' zero, ``weights[0] *
+0``, as float64 (float32 times an integer), so every product was converted
+and the aperture loop ran in scalar float64. With float32 sums the compiler
+keeps the eight in registers: on another machine, one thread, 13312 uint16
+patterns of 56 x 56 pixels and 99 discs of 12.5 / 28.2 / 50.3 pixels, 13.4
+/ 19.4 / 28.2 ms instead of 26.4 / 39.6 / 44.1 ms (one pass over the data
+17-18 ms).
 """
 
 import functools
@@ -36,7 +46,9 @@ def _kernel():
 
     def aperture_sums(patterns, indptr, pixels, weights, buffer, out):
         n, n_pixels = patterns.shape
-        zero = weights[0] * 0
+        # the sums of eight patterns, in the precision of the buffer (held in
+        # registers by the compiler)
+        acc = np.empty(8, buffer.dtype)
         for i0 in range(0, n, 8):
             m = min(8, n - i0)
             # eight rows (the last one repeated in a short group), read side
@@ -60,21 +72,14 @@ def _kernel():
                 buffer[o + 6] = r6[p]
                 buffer[o + 7] = r7[p]
             for v in range(out.shape[1]):
-                a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+                acc[:] = 0
                 for t in range(indptr[v], indptr[v + 1]):
                     w = weights[t]
                     o = pixels[t] * 8
-                    a0 += w * buffer[o]
-                    a1 += w * buffer[o + 1]
-                    a2 += w * buffer[o + 2]
-                    a3 += w * buffer[o + 3]
-                    a4 += w * buffer[o + 4]
-                    a5 += w * buffer[o + 5]
-                    a6 += w * buffer[o + 6]
-                    a7 += w * buffer[o + 7]
-                sums = (a0, a1, a2, a3, a4, a5, a6, a7)
+                    for b in range(8):  # one vector of eight patterns
+                        acc[b] += w * buffer[o + b]
                 for b in range(m):
-                    out[i0 + b, v] = sums[b]
+                    out[i0 + b, v] = acc[b]
 
     return compile_kernel(aperture_sums, nogil=True, fastmath=True, boundscheck=False)
 
