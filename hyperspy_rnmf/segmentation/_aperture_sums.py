@@ -76,7 +76,7 @@ def _kernel():
                 for t in range(indptr[v], indptr[v + 1]):
                     w = weights[t]
                     o = pixels[t] * 8
-                    for b in range(8):  # one vector of eight patterns
+                    for b in range(8):  # the eight patterns in the buffer
                         acc[b] += w * buffer[o + b]
                 for b in range(m):
                     out[i0 + b, v] = acc[b]
