@@ -17,10 +17,19 @@ in registers:
   every row of ``X`` is read. Threads take ranges of strips.
 
 Columns of ``R`` (rows of the result of ``L.T @ X``) beyond a multiple of 6
-are computed one at a time from the same rows of ``X`` in cache, not padded
-with zeros to a full tile: with 13 columns (k = 3 and the default
-oversampling) ``X @ R`` took 20-21 ms instead of 22-25 ms and ``L.T @ X``
-19-21 ms instead of 25-26 ms on the data below, about their time for 12.
+are computed from the same rows of ``X`` in cache, not padded with zeros to
+a full tile: with 13 columns (k = 3 and the default oversampling) ``X @ R``
+took 20-21 ms instead of 22-25 ms and ``L.T @ X`` 19-21 ms instead of 25-26
+ms on the data below, about their time for 12. They are taken two at a time
+(a tile of 4 rows x 2 columns; 2 rows of the result per read of 6 rows of
+``X``), then the last one alone. Two at a time rather than one at a time
+read the rows of ``X`` from cache half as often: on the data below, 2 cores,
+the two versions interleaved 15 times, the median ratio of their times at
+2, 3, 4, 5, 8 and 9 columns was 0.78-0.96 for ``X @ R`` and 0.86-0.97 for
+``L.T @ X`` in float32 (8 columns, the refinement and projection passes of k
+= 8: 0.93 and 0.92), 0.84-0.93 and 0.87-0.93 in uint16, and 0.86-0.94 and
+0.87-0.96 in float64; at 6 columns, where nothing changed, 0.95-0.99 and
+1.01-1.07.
 
 ``python benchmarks/bench_thin_product.py`` measures them against NumPy's
 BLAS (OpenBLAS 0.3.31, 2 cores, AMD Zen 4), float32, 3 to 18 columns:
@@ -162,7 +171,8 @@ def _matmul_kernel():
         # moments (one row per group), their moments
         n = X.shape[1]
         width = Rt.shape[0]
-        tiles = width // 6 * 6  # columns in tiles of 6, then one at a time
+        tiles = width // 6 * 6  # columns in tiles of 6, then pairs, then one
+        pairs = tiles + (width - tiles) // 2 * 2
         tiled = start + (stop - start) // 4 * 4
         with_moments = moments.shape[0] > 0
         for g0 in range(start, tiled, group):
@@ -235,7 +245,31 @@ def _matmul_kernel():
                         o3[j + 3] += s33
                         o3[j + 4] += s34
                         o3[j + 5] += s35
-                    for j in range(tiles, width):
+                    for j in range(tiles, pairs, 2):  # 4 rows x 2 columns
+                        q0, q1 = Rt[j, a:b], Rt[j + 1, a:b]
+                        s00 = s01 = s10 = s11 = zero
+                        s20 = s21 = s30 = s31 = zero
+                        for t in range(b - a):
+                            u0, u1 = as_work(x0[t], zero), as_work(x1[t], zero)
+                            u2, u3 = as_work(x2[t], zero), as_work(x3[t], zero)
+                            v0, v1 = q0[t], q1[t]
+                            s00 += u0 * v0
+                            s01 += u0 * v1
+                            s10 += u1 * v0
+                            s11 += u1 * v1
+                            s20 += u2 * v0
+                            s21 += u2 * v1
+                            s30 += u3 * v0
+                            s31 += u3 * v1
+                        out[i, j] += s00
+                        out[i, j + 1] += s01
+                        out[i + 1, j] += s10
+                        out[i + 1, j + 1] += s11
+                        out[i + 2, j] += s20
+                        out[i + 2, j + 1] += s21
+                        out[i + 3, j] += s30
+                        out[i + 3, j + 1] += s31
+                    for j in range(pairs, width):
                         q = Rt[j, a:b]
                         s0 = s1 = s2 = s3 = zero
                         for t in range(b - a):
@@ -280,7 +314,8 @@ def _rmatmul_kernel():
         # per strip), their moments
         m = X.shape[0]
         width = L.shape[1]
-        tiles = width // 6 * 6  # rows of out 6 at a time, then one at a time
+        tiles = width // 6 * 6  # rows of out 6 at a time, then 2, then 1
+        pairs = tiles + (width - tiles) // 2 * 2
         stepped = m // 6 * 6
         with_moments = moments.shape[0] > 0
         for s0 in range(start, stop, strip):
@@ -353,7 +388,35 @@ def _rmatmul_kernel():
                             + w45 * u4
                             + w55 * u5
                         )
-                for j in range(tiles, width):
+                for j in range(tiles, pairs, 2):  # 2 rows of out at a time
+                    o0, o1 = out[j, s0:s1], out[j + 1, s0:s1]
+                    w00, w01 = l0[j], l0[j + 1]
+                    w10, w11 = l1[j], l1[j + 1]
+                    w20, w21 = l2[j], l2[j + 1]
+                    w30, w31 = l3[j], l3[j + 1]
+                    w40, w41 = l4[j], l4[j + 1]
+                    w50, w51 = l5[j], l5[j + 1]
+                    for t in range(s1 - s0):
+                        u0, u1 = as_work(x0[t], zero), as_work(x1[t], zero)
+                        u2, u3 = as_work(x2[t], zero), as_work(x3[t], zero)
+                        u4, u5 = as_work(x4[t], zero), as_work(x5[t], zero)
+                        o0[t] += (
+                            w00 * u0
+                            + w10 * u1
+                            + w20 * u2
+                            + w30 * u3
+                            + w40 * u4
+                            + w50 * u5
+                        )
+                        o1[t] += (
+                            w01 * u0
+                            + w11 * u1
+                            + w21 * u2
+                            + w31 * u3
+                            + w41 * u4
+                            + w51 * u5
+                        )
+                for j in range(pairs, width):
                     o = out[j, s0:s1]
                     w0, w1, w2 = l0[j], l1[j], l2[j]
                     w3, w4, w5 = l3[j], l4[j], l5[j]

@@ -11,7 +11,15 @@ from hyperspy_rnmf._moments import block_moments
 from hyperspy_rnmf._operand import NumpyOperand
 from hyperspy_rnmf.matching import match_components
 
-SHAPES = [(1, 1, 1), (5, 3, 2), (13, 2049, 7), (25, 4100, 13), (37, 1025, 36)]
+SHAPES = [
+    (1, 1, 1),
+    (5, 3, 2),
+    (9, 700, 4),
+    (13, 2049, 7),
+    (17, 3001, 9),
+    (25, 4100, 13),
+    (37, 1025, 36),
+]
 TOL = {np.float32: 2e-6, np.float64: 1e-13}
 
 
