@@ -147,6 +147,13 @@ def as_work(value, zero):
     return type(zero)(value)
 
 
+def weighted_sum(w0, w1, w2, w3, w4, w5, u0, u1, u2, u3, u4, u5):
+    """``w0 u0 + ... + w5 u5``, added in that order: one value of ``L.T @ X``
+    from 6 rows of ``X``; compiled into the kernels by
+    :func:`_register_as_work` (with their fused multiply-adds)."""
+    return w0 * u0 + w1 * u1 + w2 * u2 + w3 * u3 + w4 * u4 + w5 * u5
+
+
 @functools.cache
 def _register_as_work():
     from numba import types
@@ -159,6 +166,10 @@ def _register_as_work():
         if zero == types.float32:
             return lambda value, zero: np.float32(value)
         return lambda value, zero: np.float64(value)
+
+    @overload(weighted_sum, jit_options={"fastmath": _FLAGS})
+    def _weighted_sum(w0, w1, w2, w3, w4, w5, u0, u1, u2, u3, u4, u5):
+        return weighted_sum
 
 
 @functools.cache
@@ -340,53 +351,23 @@ def _rmatmul_kernel():
                         u0, u1 = as_work(x0[t], zero), as_work(x1[t], zero)
                         u2, u3 = as_work(x2[t], zero), as_work(x3[t], zero)
                         u4, u5 = as_work(x4[t], zero), as_work(x5[t], zero)
-                        o0[t] += (
-                            w00 * u0
-                            + w10 * u1
-                            + w20 * u2
-                            + w30 * u3
-                            + w40 * u4
-                            + w50 * u5
+                        o0[t] += weighted_sum(
+                            w00, w10, w20, w30, w40, w50, u0, u1, u2, u3, u4, u5
                         )
-                        o1[t] += (
-                            w01 * u0
-                            + w11 * u1
-                            + w21 * u2
-                            + w31 * u3
-                            + w41 * u4
-                            + w51 * u5
+                        o1[t] += weighted_sum(
+                            w01, w11, w21, w31, w41, w51, u0, u1, u2, u3, u4, u5
                         )
-                        o2[t] += (
-                            w02 * u0
-                            + w12 * u1
-                            + w22 * u2
-                            + w32 * u3
-                            + w42 * u4
-                            + w52 * u5
+                        o2[t] += weighted_sum(
+                            w02, w12, w22, w32, w42, w52, u0, u1, u2, u3, u4, u5
                         )
-                        o3[t] += (
-                            w03 * u0
-                            + w13 * u1
-                            + w23 * u2
-                            + w33 * u3
-                            + w43 * u4
-                            + w53 * u5
+                        o3[t] += weighted_sum(
+                            w03, w13, w23, w33, w43, w53, u0, u1, u2, u3, u4, u5
                         )
-                        o4[t] += (
-                            w04 * u0
-                            + w14 * u1
-                            + w24 * u2
-                            + w34 * u3
-                            + w44 * u4
-                            + w54 * u5
+                        o4[t] += weighted_sum(
+                            w04, w14, w24, w34, w44, w54, u0, u1, u2, u3, u4, u5
                         )
-                        o5[t] += (
-                            w05 * u0
-                            + w15 * u1
-                            + w25 * u2
-                            + w35 * u3
-                            + w45 * u4
-                            + w55 * u5
+                        o5[t] += weighted_sum(
+                            w05, w15, w25, w35, w45, w55, u0, u1, u2, u3, u4, u5
                         )
                 for j in range(tiles, pairs, 2):  # 2 rows of out at a time
                     o0, o1 = out[j, s0:s1], out[j + 1, s0:s1]
@@ -400,34 +381,30 @@ def _rmatmul_kernel():
                         u0, u1 = as_work(x0[t], zero), as_work(x1[t], zero)
                         u2, u3 = as_work(x2[t], zero), as_work(x3[t], zero)
                         u4, u5 = as_work(x4[t], zero), as_work(x5[t], zero)
-                        o0[t] += (
-                            w00 * u0
-                            + w10 * u1
-                            + w20 * u2
-                            + w30 * u3
-                            + w40 * u4
-                            + w50 * u5
+                        o0[t] += weighted_sum(
+                            w00, w10, w20, w30, w40, w50, u0, u1, u2, u3, u4, u5
                         )
-                        o1[t] += (
-                            w01 * u0
-                            + w11 * u1
-                            + w21 * u2
-                            + w31 * u3
-                            + w41 * u4
-                            + w51 * u5
+                        o1[t] += weighted_sum(
+                            w01, w11, w21, w31, w41, w51, u0, u1, u2, u3, u4, u5
                         )
                 for j in range(pairs, width):
                     o = out[j, s0:s1]
                     w0, w1, w2 = l0[j], l1[j], l2[j]
                     w3, w4, w5 = l3[j], l4[j], l5[j]
                     for t in range(s1 - s0):
-                        o[t] += (
-                            w0 * as_work(x0[t], zero)
-                            + w1 * as_work(x1[t], zero)
-                            + w2 * as_work(x2[t], zero)
-                            + w3 * as_work(x3[t], zero)
-                            + w4 * as_work(x4[t], zero)
-                            + w5 * as_work(x5[t], zero)
+                        o[t] += weighted_sum(
+                            w0,
+                            w1,
+                            w2,
+                            w3,
+                            w4,
+                            w5,
+                            as_work(x0[t], zero),
+                            as_work(x1[t], zero),
+                            as_work(x2[t], zero),
+                            as_work(x3[t], zero),
+                            as_work(x4[t], zero),
+                            as_work(x5[t], zero),
                         )
                 for r in range(i, i + 6 if with_moments else i):  # in cache
                     total, squares, negative = _row_moments(
