@@ -128,24 +128,30 @@ def peak_memory(X, k):
     return peak - before + data_mb, data_mb
 
 
+def sklearn_nmf(X, k, repeats):
+    """scikit-learn's ``NMF(init="nndsvdar", solver="cd", max_iter=200)``
+    run ``repeats`` times, each after ``PAUSE`` of rest: ``(median seconds,
+    (fastest, slowest), model, W)`` (every run gives the same factors)."""
+    from sklearn.decomposition import NMF
+
+    times = []
+    for _ in range(repeats):
+        time.sleep(PAUSE)
+        t0 = time.perf_counter()
+        model = NMF(k, init="nndsvdar", solver="cd", max_iter=200, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            W = model.fit_transform(X)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), (min(times), max(times)), model, W
+
+
 def bench(k, nav, sig, repeats, sk_repeats):
     s, truth = synthetic_4dstem(k, nav, sig, random_state=k, dtype="float32")
     X = s.data.reshape(s.axes_manager.navigation_size, -1)
     row = {"k": k, "shape": X.shape}
 
-    from sklearn.decomposition import NMF
-
-    sk_times = []
-    for _ in range(sk_repeats):
-        time.sleep(PAUSE)
-        t0 = time.perf_counter()
-        sk = NMF(k, init="nndsvdar", solver="cd", max_iter=200, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            W_sk = sk.fit_transform(X)
-        sk_times.append(time.perf_counter() - t0)
-    row["sk_time"] = float(np.median(sk_times))
-    row["sk_range"] = min(sk_times), max(sk_times)
+    row["sk_time"], row["sk_range"], sk, W_sk = sklearn_nmf(X, k, sk_repeats)
     row["sk_err"] = relative_error(X, W_sk, sk.components_)
     row["sk_iter"] = sk.n_iter_
     row["sk_cos"] = match_components(sk.components_, truth["factors"]).min()

@@ -25,7 +25,6 @@ import argparse
 import os
 import pathlib
 import sys
-import time
 import warnings
 
 os.environ.setdefault(
@@ -36,7 +35,8 @@ os.environ.setdefault(
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _interleaved import PAUSE, interleaved_times  # noqa: E402
+from _interleaved import interleaved_times  # noqa: E402
+from bench_rnmf import sklearn_nmf  # noqa: E402
 
 from hyperspy_rnmf import RandomizedNMF  # noqa: E402
 from hyperspy_rnmf.datasets import synthetic_4dstem  # noqa: E402
@@ -60,26 +60,11 @@ def fit(X, k, tol, options):
     return model, W
 
 
-def sklearn_reference(X, k, repeats):
-    """Median time and the error of scikit-learn's NMF."""
-    from sklearn.decomposition import NMF
-
-    times = []
-    for _ in range(repeats):
-        time.sleep(PAUSE)
-        t0 = time.perf_counter()
-        model = NMF(k, init="nndsvdar", solver="cd", max_iter=200, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            W = model.fit_transform(X)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), relative_error(X, W, model.components_)
-
-
 def bench(k, nav, sig, repeats, sk_repeats):
     s, truth = synthetic_4dstem(k, nav, sig, random_state=k, dtype="float32")
     X = s.data.reshape(s.axes_manager.navigation_size, -1)
-    sk_time, sk_err = sklearn_reference(X, k, sk_repeats)
+    sk_time, _, sk, W_sk = sklearn_nmf(X, k, sk_repeats)
+    sk_err = relative_error(X, W_sk, sk.components_)
     rows, funcs = [], {}
     for name, options in SETTINGS.items():
         row = {"name": name, "tol": None}
