@@ -86,6 +86,10 @@ print(before, peak[0], X.nbytes / 2**20)
 """
 
 
+#: ``tol`` ladder of the fits to scikit-learn's error, largest first.
+TOLS = (1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
+
+
 def median_time(func, repeats):
     times, result = [], None
     for _ in range(repeats):
@@ -181,7 +185,7 @@ def rnmf_rows(row, prefix, X, k, truth, options, repeats, timed):
     row[f"{prefix}_passes"] = model.n_passes_
     row[f"{prefix}_cos"] = match_components(model.components_, truth["factors"]).min()
     row[f"{prefix}_match"] = None, None, None
-    for tol in (1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6):
+    for tol in TOLS:
         t, (model, W) = median_time(
             lambda tol=tol: fit_rnmf(
                 X, n_components=k, random_state=0, tol=tol, max_iter=5000, **options

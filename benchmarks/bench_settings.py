@@ -25,18 +25,15 @@ import argparse
 import os
 import pathlib
 import sys
-import warnings
 
 os.environ.setdefault(
     "NUMBA_CACHE_DIR",
     str(pathlib.Path(__file__).resolve().parent.parent / ".cache" / "numba"),
 )
 
-import numpy as np  # noqa: E402
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _interleaved import interleaved_times  # noqa: E402
-from bench_rnmf import sklearn_nmf  # noqa: E402
+from bench_rnmf import TOLS, fit_rnmf, random_matrix, sklearn_nmf  # noqa: E402
 
 from hyperspy_rnmf import RandomizedNMF  # noqa: E402
 from hyperspy_rnmf.datasets import synthetic_4dstem  # noqa: E402
@@ -49,15 +46,12 @@ SETTINGS = {
     "oversample=4": {"oversample": 4},
     'init="spa", oversample=4': {"init": "spa", "oversample": 4},
 }
-TOLS = (1e-3, 3e-4, 1e-4, 3e-5, 1e-5)
 
 
 def fit(X, k, tol, options):
-    model = RandomizedNMF(k, random_state=0, tol=tol, max_iter=5000, **options)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        W = model.fit_transform(X)
-    return model, W
+    return fit_rnmf(
+        X, n_components=k, random_state=0, tol=tol, max_iter=5000, **options
+    )
 
 
 def bench(k, nav, sig, repeats, sk_repeats):
@@ -77,8 +71,7 @@ def bench(k, nav, sig, repeats, sk_repeats):
                 funcs[name] = lambda tol=tol, options=options: fit(X, k, tol, options)
                 break
         rows.append(row)
-    omega = np.random.default_rng(0).standard_normal((X.shape[1], k + 10))
-    omega = omega.astype(X.dtype)
+    omega = random_matrix(X, k + RandomizedNMF().oversample)
     funcs["pass"] = lambda: X @ omega
     timed = interleaved_times(funcs, repeats)
     one_pass = timed["pass"][0]

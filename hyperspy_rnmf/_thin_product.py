@@ -142,7 +142,7 @@ WORK_DTYPES = {
 
 def as_work(value, zero):
     """``value`` (read from the data) in the precision of ``zero``; compiled
-    by :func:`_register_as_work` (an integer becomes a float, a float stays as
+    by :func:`_register_overloads` (an integer becomes a float, a float stays as
     it is, so that float data compile to the plain products)."""
     return type(zero)(value)
 
@@ -150,12 +150,12 @@ def as_work(value, zero):
 def weighted_sum(w0, w1, w2, w3, w4, w5, u0, u1, u2, u3, u4, u5):
     """``w0 u0 + ... + w5 u5``, added in that order: one value of ``L.T @ X``
     from 6 rows of ``X``; compiled into the kernels by
-    :func:`_register_as_work` (with their fused multiply-adds)."""
+    :func:`_register_overloads` (with their fused multiply-adds)."""
     return w0 * u0 + w1 * u1 + w2 * u2 + w3 * u3 + w4 * u4 + w5 * u5
 
 
 @functools.cache
-def _register_as_work():
+def _register_overloads():
     from numba import types
     from numba.extending import overload
 
@@ -175,7 +175,7 @@ def _register_as_work():
 @functools.cache
 def _matmul_kernel():
     _load_row_moments()
-    _register_as_work()
+    _register_overloads()
 
     def matmul(X, Rt, out, start, stop, zero, chunk, group, moments):
         # out[start:stop] = X[start:stop] @ Rt.T; group % 4 == 0; with
@@ -318,7 +318,7 @@ def _matmul_kernel():
 @functools.cache
 def _rmatmul_kernel():
     _load_row_moments()
-    _register_as_work()
+    _register_overloads()
 
     def rmatmul(L, X, out, start, stop, zero, strip, moments):
         # out[:, start:stop] = L.T @ X[:, start:stop]; with moments (one row
