@@ -14,7 +14,12 @@ in registers:
   share a chunk of ``R`` while it is in cache. Threads take ranges of rows.
 * ``L.T @ X``: 6 rows of ``X``, weighted by ``L``, are added to 6 rows of the
   result at a time, over strips of ``STRIP`` columns that stay in cache while
-  every row of ``X`` is read. Threads take ranges of strips.
+  every row of ``X`` is read. Threads take ranges of strips. A 6 x 6 tile of
+  ``L`` that is all zero is skipped (its weights add nothing; not even the
+  NaN of ``0 x inf``: the data of every product are checked by the first
+  pass, see ``moments`` below): the grouped test matrix of the sketch
+  (:func:`hyperspy_rnmf._sketch.draw_test_matrix`) is zero in all but one
+  block of 6 columns of each group of 6 rows.
 
 Columns of ``R`` (rows of the result of ``L.T @ X``) beyond a multiple of 6
 are computed from the same rows of ``X`` in cache, not padded with zeros to
@@ -339,6 +344,8 @@ def _rmatmul_kernel():
                 l0, l1, l2 = L[i], L[i + 1], L[i + 2]
                 l3, l4, l5 = L[i + 3], L[i + 4], L[i + 5]
                 for j in range(0, tiles, 6):
+                    if not L[i : i + 6, j : j + 6].any():
+                        continue
                     o0, o1, o2 = out[j, s0:s1], out[j + 1, s0:s1], out[j + 2, s0:s1]
                     o3, o4, o5 = out[j + 3, s0:s1], out[j + 4, s0:s1], out[j + 5, s0:s1]
                     w00, w01, w02, w03, w04, w05 = l0[j : j + 6]

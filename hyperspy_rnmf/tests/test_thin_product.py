@@ -283,6 +283,29 @@ def test_every_width_left_over_from_the_tiles_of_6(w):
         assert relative(thin.thin_rmatmul(L, X, threads), reference(L.T, X)) < 2e-6
 
 
+def test_tiles_of_l_that_are_all_zero_are_skipped():
+    # the grouped test matrix of the sketch: each group of 6 rows of L is
+    # nonzero in one block of 6 columns only
+    rng = np.random.default_rng(8)
+    X = rng.random((36, 5000), dtype=np.float32)
+    L = rng.standard_normal((36, 20)).astype(np.float32)
+    for g in range(6):
+        for b in range(3):
+            if b != g % 3:
+                L[6 * g : 6 * g + 6, 6 * b : 6 * b + 6] = 0
+    L[13, 4] = 0.5  # one value in a tile of zeros: that tile is computed
+    assert relative(thin.thin_rmatmul(L, X), reference(L.T, X)) < 2e-6
+    # skipped, not multiplied: the NaN of rows 6-11 stays out of the
+    # blocks where their weights are 0 (the moments report it: see above)
+    X[8, 100] = np.nan
+    product = thin.thin_rmatmul(L, X)
+    assert np.isnan(product[6:12, 100]).all()  # rows 6-11 own block 1
+    assert (
+        np.isfinite(product[:6, 100]).all() and np.isfinite(product[12:18, 100]).all()
+    )
+    assert np.isnan(product[18:, 100]).all()  # left-over columns: dense
+
+
 @pytest.mark.parametrize(
     "dtype", [np.uint8, np.uint16, np.int8, np.int16, np.uint32, np.int32]
 )
