@@ -50,7 +50,7 @@ def _demo(args, s, truth):
     import matplotlib.pyplot as plt
     from sklearn.decomposition import NMF
 
-    from hyperspy_rnmf import RandomizedNMF, _moments, _sweep, _thin_product
+    from hyperspy_rnmf import RandomizedNMF, _moments, _nnls, _sweep, _thin_product
     from hyperspy_rnmf.matching import match_components, relative_error
 
     k = args.phases
@@ -59,7 +59,9 @@ def _demo(args, s, truth):
 
     # numba's start-up is paid once per Python process, by the first fit:
     # shown here, and kept out of the time of the fit
-    ready = _moments.load_kernel() + _sweep.load_kernel() + _thin_product.load_kernel()
+    ready = sum(
+        module.load_kernel() for module in (_moments, _nnls, _sweep, _thin_product)
+    )
     print(f"  compiled kernels ready in {ready:.2f} s (once per process)")
 
     t0 = time.perf_counter()

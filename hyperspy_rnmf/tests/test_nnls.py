@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.optimize import nnls
 
-from hyperspy_rnmf._nnls import nnls_gram
+from hyperspy_rnmf._nnls import _lawson_hanson, load_kernel, nnls_gram
 
 
 @pytest.mark.parametrize("k", [1, 2, 5, 12, 70])
@@ -84,3 +84,18 @@ def test_cycling_exchanges_fall_back_to_an_exact_solver():
     assert gradient.min() > -1e-6 * scale
     expected = np.sqrt(sum(nnls(H.T, x)[1] ** 2 for x in X))
     assert np.linalg.norm(X - W.T @ H) <= expected + 1e-6 * np.linalg.norm(X)
+
+
+def test_a_passive_system_that_is_not_positive_definite_goes_to_lawson_hanson():
+    gram = np.array([[1.0, 2.0], [2.0, 1.0]])  # indefinite: Cholesky fails
+    rhs = np.array([[1.0, 0.5], [1.0, -1.0]])  # column 1: one variable, solved
+    x = nnls_gram(gram, rhs, rtol=0.0)
+    np.testing.assert_allclose(x[:, :1], _lawson_hanson(gram, rhs[:, :1]))
+    np.testing.assert_allclose(x[:, 1], [0.5, 0.0])
+
+
+def test_load_kernel_returns_its_time():
+    assert 0.0 <= load_kernel() < 60.0
+    np.testing.assert_array_equal(
+        nnls_gram(np.eye(2), np.array([[1.0], [-1.0]])), [[1.0], [0.0]]
+    )

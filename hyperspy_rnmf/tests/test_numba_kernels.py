@@ -56,12 +56,13 @@ def test_fit_without_a_writable_cache_location(tmp_path):
     assert error < 1e-4  # an exact rank-4 product, fitted
     warnings = [line for line in lines if line.startswith("warning")]
     # one per kernel, in the order of first use
-    assert len(warnings) == 6
+    assert len(warnings) == 7
     kernels = [
         "row_moments",
         "moments",
         "sweeps",
         "extrapolate",
+        "block_pivoting",
         "deep_flags",
         "aperture_sums",
     ]
