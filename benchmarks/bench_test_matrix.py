@@ -26,6 +26,7 @@ Usage::
 """
 
 import argparse
+import contextlib
 import os
 import pathlib
 import sys
@@ -53,6 +54,16 @@ GROUPED = _sketch.draw_test_matrix
 def dense_test_matrix(n_rows, n_columns, rng, dtype, grouped=False):
     """The test matrix as it was before grouping: always dense."""
     return GROUPED(n_rows, n_columns, rng, dtype, grouped=False)
+
+
+@contextlib.contextmanager
+def drawing(draw):
+    """Sketches made in this block draw their test matrix with ``draw``."""
+    _sketch.draw_test_matrix = draw
+    try:
+        yield
+    finally:
+        _sketch.draw_test_matrix = GROUPED
 
 
 def planted(k, nav, sig, seed):
@@ -97,11 +108,8 @@ def fit_rows(ks, nav, sig, repeats):
         for name, draw in (("dense", dense_test_matrix), ("grouped", GROUPED)):
 
             def run(draw=draw, X=X, k=k):
-                _sketch.draw_test_matrix = draw
-                try:
+                with drawing(draw):
                     return fit(X, k)
-                finally:
-                    _sketch.draw_test_matrix = GROUPED
 
             funcs[name] = run
         timed = interleaved_times(funcs, repeats)
@@ -135,8 +143,7 @@ def quality_rows(ks, shapes, n_sketches=3):
                 width = k + RandomizedNMF().oversample
                 worst = {}
                 for name, draw in (("dense", dense_test_matrix), ("grouped", GROUPED)):
-                    _sketch.draw_test_matrix = draw
-                    try:
+                    with drawing(draw):
                         worst[name] = np.mean(
                             [
                                 outside(
@@ -152,8 +159,6 @@ def quality_rows(ks, shapes, n_sketches=3):
                                 for s in range(n_sketches)
                             ]
                         )
-                    finally:
-                        _sketch.draw_test_matrix = GROUPED
                 rows.append((k, X.shape, seed, worst["dense"], worst["grouped"]))
     return rows
 
