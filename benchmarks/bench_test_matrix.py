@@ -26,11 +26,11 @@ Usage::
 """
 
 import argparse
-import contextlib
 import os
 import pathlib
 import sys
 import warnings
+from unittest import mock
 
 os.environ.setdefault(
     "NUMBA_CACHE_DIR",
@@ -56,14 +56,9 @@ def dense_test_matrix(n_rows, n_columns, rng, dtype, grouped=False):
     return GROUPED(n_rows, n_columns, rng, dtype, grouped=False)
 
 
-@contextlib.contextmanager
 def drawing(draw):
     """Sketches made in this block draw their test matrix with ``draw``."""
-    _sketch.draw_test_matrix = draw
-    try:
-        yield
-    finally:
-        _sketch.draw_test_matrix = GROUPED
+    return mock.patch.object(_sketch, "draw_test_matrix", draw)
 
 
 def planted(k, nav, sig, seed):
