@@ -167,7 +167,7 @@ def draw_test_matrix(n_rows, n_columns, rng, dtype, grouped=False):
     Parameters
     ----------
     n_rows, n_columns : int
-    rng : numpy.random.Generator
+    rng : numpy.random.Generator or numpy.random.RandomState
     dtype : numpy.dtype
         Type of the result (drawn in float64).
     grouped : bool, default False
