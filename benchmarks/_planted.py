@@ -1,4 +1,5 @@
-"""One timed fit scored against planted factors (shared by the benchmarks)."""
+"""Planted data and one timed fit scored against planted factors (shared by
+the benchmarks)."""
 
 import time
 import warnings
@@ -8,6 +9,20 @@ import numpy as np
 from hyperspy_rnmf import RandomizedNMF
 from hyperspy_rnmf.datasets import synthetic_4dstem
 from hyperspy_rnmf.matching import match_components, relative_error
+
+#: Grain boundaries (probe positions) of the planted cubes of
+#: ``bench_starts.py`` (:func:`synthetic_cubes`).
+BOUNDARIES = {"sharp boundaries": 1.5, "wide boundaries": 4.0}
+
+
+def synthetic_cubes(k, boundary, seeds):
+    """The planted cubes of ``bench_starts.py`` (1200 probe positions x 64 x
+    64 pixels, :func:`synthetic_4dstem`): yields ``(X, factors)``."""
+    for seed in seeds:
+        s, truth = synthetic_4dstem(
+            k, (40, 30), (64, 64), boundary=boundary, random_state=seed
+        )
+        yield s.data.reshape(s.axes_manager.navigation_size, -1), truth["factors"]
 
 
 def core_data(k):

@@ -47,12 +47,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import hyperspy.api as hs  # noqa: E402
 import numpy as np  # noqa: E402
-from _planted import fit_planted  # noqa: E402
+from _planted import BOUNDARIES, fit_planted, synthetic_cubes  # noqa: E402
 from _sped_like import DATA, load_real, sped_like  # noqa: E402
 from sklearn.decomposition import NMF  # noqa: E402
 
 from hyperspy_rnmf import RandomizedNMF, scan_components  # noqa: E402
-from hyperspy_rnmf.datasets import synthetic_4dstem  # noqa: E402
 
 
 class ScanChain:
@@ -83,15 +82,6 @@ METHODS = {
 }
 
 
-def synthetic_cubes(k, boundary, seeds):
-    """Planted cubes of :func:`synthetic_4dstem`: yields ``(X, factors)``."""
-    for seed in seeds:
-        s, truth = synthetic_4dstem(
-            k, (40, 30), (64, 64), boundary=boundary, random_state=seed
-        )
-        yield s.data.reshape(s.axes_manager.navigation_size, -1), truth["factors"]
-
-
 def real_grain_cubes(seeds):
     """Cubes from 5 real SPED patterns of silver grains on their label maps.
 
@@ -118,7 +108,6 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="10 datasets")
     args = parser.parse_args(argv)
     ks, seeds = ((4, 8), (1, 2)) if args.quick else ((4, 6, 8, 10, 12), (1, 2, 3, 4))
-    groups = {"sharp boundaries": 1.5, "wide boundaries": 4.0}
     lines = [
         "| datasets | k | "
         + " | ".join(f"{name}: found / mean error / time (s)" for name in METHODS)
@@ -128,7 +117,7 @@ def main(argv=None):
     totals = {name: [0, 0, 0.0] for name in METHODS}
     cases = [
         (group, k, lambda k=k, b=boundary: synthetic_cubes(k, b, seeds))
-        for group, boundary in groups.items()
+        for group, boundary in BOUNDARIES.items()
         for k in ks
     ]
     if DATA.is_dir():

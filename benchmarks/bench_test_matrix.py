@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _interleaved import interleaved_times  # noqa: E402
-from _planted import fit_planted  # noqa: E402
+from _planted import BOUNDARIES, fit_planted, synthetic_cubes  # noqa: E402
 
 from hyperspy_rnmf import RandomizedNMF, _sketch  # noqa: E402
 from hyperspy_rnmf import _thin_product as thin  # noqa: E402
@@ -168,13 +168,9 @@ def found_rows(ks, seeds, random_states):
     """Fits that find every planted phase, and their mean error, per start
     and test matrix, over planted cubes and random states."""
     found, errors = {}, {}
-    for boundary in (1.5, 4.0):
+    for boundary in BOUNDARIES.values():
         for k in ks:
-            for seed in seeds:
-                s, truth = synthetic_4dstem(
-                    k, (40, 30), (64, 64), boundary=boundary, random_state=seed
-                )
-                X = s.data.reshape(-1, 64 * 64)
+            for X, factors in synthetic_cubes(k, boundary, seeds):
                 for init in ("nndsvdar", "spa"):
                     for state in random_states:
                         for name, draw in (
@@ -183,7 +179,7 @@ def found_rows(ks, seeds, random_states):
                         ):
                             model = RandomizedNMF(k, init=init, random_state=state)
                             with drawing(draw):
-                                ok, err, _ = fit_planted(model, X, truth["factors"])
+                                ok, err, _ = fit_planted(model, X, factors)
                             found[init, name] = found.get((init, name), 0) + ok
                             errors.setdefault((init, name), []).append(err)
     return [
