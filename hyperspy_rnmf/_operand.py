@@ -20,7 +20,6 @@ import numpy as np
 from hyperspy_rnmf import _thin_product as thin
 from hyperspy_rnmf._moments import block_moments
 from hyperspy_rnmf._nnls import nnls_gram
-from hyperspy_rnmf._sketch import GROUP_ROWS
 from hyperspy_rnmf._threads import available_cores as _available_cores
 from hyperspy_rnmf._threads import single_blas_thread
 
@@ -292,8 +291,8 @@ class NumpyOperand:
         )
         per_row = max(1, n_cols * self.dtype.itemsize)
         self.block_rows = max(1, BLOCK_BYTES // per_row)
-        if self.block_rows >= GROUP_ROWS:  # blocks start on a group of rows
-            self.block_rows -= self.block_rows % GROUP_ROWS
+        if self.block_rows >= thin.TILE:  # blocks start on a tile of rows
+            self.block_rows -= self.block_rows % thin.TILE
         self.sum_squares = None
         self.residual_passes = 0  # extra passes of project(), see there
         self.where = None  # names a data (row, col) in errors, see SignalMatrix

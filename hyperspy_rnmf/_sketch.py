@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hyperspy_rnmf._thin_product import TILE
 from hyperspy_rnmf._threads import single_blas_thread
 
 
@@ -127,9 +128,9 @@ def _orthonormalize(matrix, workspace):
 
 #: Rows and columns of the blocks of the grouped test matrix
 #: (:func:`draw_test_matrix`): the tile of the compiled ``L.T @ X``
-#: (:mod:`hyperspy_rnmf._thin_product`), which skips tiles of ``L`` that are
-#: all zero.
-GROUP_ROWS, GROUP_COLUMNS = 6, 6
+#: (:data:`hyperspy_rnmf._thin_product.TILE`), which skips tiles of ``L``
+#: that are all zero.
+GROUP_ROWS = GROUP_COLUMNS = TILE
 
 
 def draw_test_matrix(n_rows, n_columns, rng, dtype, grouped=False):

@@ -92,6 +92,10 @@ from hyperspy_rnmf._moments import block_moments, row_kernel
 from hyperspy_rnmf._numba import compile_kernel
 from hyperspy_rnmf._threads import available_cores
 
+#: The tile of the kernels (written out in them, unrolled): ``L.T @ X`` adds
+#: 6 rows of ``X`` to 6 rows of the result at a time and skips the 6 x 6
+#: tiles of ``L`` that are all zero; ``X @ R`` takes 6 columns of ``R``.
+TILE = 6
 #: ``X @ R``: columns of ``X`` per chunk, rows that share a chunk of ``R``
 #: (the kernel's tile is 4 rows x 6 columns).
 CHUNK, GROUP = 2048, 12
