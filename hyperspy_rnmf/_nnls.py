@@ -80,9 +80,9 @@ def _block_pivoting(gram, rhs):
     time); columns it cannot finish go to :func:`_lawson_hanson`."""
     x = np.empty(rhs.shape)
     unfinished = _kernel()(gram, np.ascontiguousarray(rhs), x, 50 * (len(gram) + 1))
-    cycling = np.flatnonzero(unfinished)
-    if cycling.size:
-        x[:, cycling] = _lawson_hanson(gram, rhs[:, cycling])
+    left = np.flatnonzero(unfinished)  # cycling, or not positive definite
+    if left.size:
+        x[:, left] = _lawson_hanson(gram, rhs[:, left])
     return x
 
 
